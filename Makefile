@@ -1,0 +1,71 @@
+# Palliative Care Navigator. `make run` serves the assistant; `make test` runs every test.
+# Both build .venv (Python 3.10, exact versions from constraints.txt) and train the model
+# when needed, so they work on a fresh clone.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: run test model eval lint validate lock clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run       install if needed, train if needed, serve (Ctrl-C stops)"
+	@echo "make test      install if needed, train if needed, run the whole test suite"
+	@echo "make eval      NLU cross-validation and held-out accuracy (prints figures)"
+	@echo "make lint      ruff"
+	@echo "make lock      re-freeze constraints.txt from a clean install"
+	@echo "make clean     remove .venv, models and var/"
+
+# Python 3.10: on PATH if it runs, else under pyenv; else a clear error.
+define find_python310
+	for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10.*/bin/python3.10; do \
+	  if [ -x "$$(command -v "$$c")" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	    command -v "$$c"; exit 0; fi; \
+	done; \
+	echo "error: Python 3.10 is needed (Rasa 3.6 supports 3.8-3.10) but was not found on PATH or under pyenv." >&2; \
+	echo "       Install it (for example 'pyenv install 3.10.13') and run make again." >&2; exit 1
+endef
+
+$(STAMP): pyproject.toml constraints.txt
+	@echo "==> creating $(VENV) and installing pinned packages (about 3 minutes on first run)"
+	@PY310="$$($(find_python310))" || exit 1; \
+	  echo "    using $$PY310"; \
+	  [ -x $(PY) ] || "$$PY310" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade 'pip>=24' wheel
+	@$(PY) -m pip install --quiet --progress-bar off -c constraints.txt -e '.[dev]'
+	@$(PY) -m pip check
+	@touch $(STAMP)
+	@echo "==> installed"
+
+model: $(STAMP)
+	@$(PY) -m bot train
+
+run: $(STAMP)
+	@$(PY) -m bot run
+
+test: $(STAMP) model
+	@echo "==> lint"
+	@$(PY) -m ruff check .
+	@echo "==> tests"
+	@$(PY) -m pytest
+
+eval: $(STAMP) model
+	@$(PY) -m bot eval
+
+lint: $(STAMP)
+	@$(PY) -m ruff check .
+
+lock:
+	@PY310="$$($(find_python310))" || exit 1; \
+	  rm -rf var/lock-venv && "$$PY310" -m venv var/lock-venv && \
+	  var/lock-venv/bin/pip install --quiet --upgrade 'pip>=24' wheel && \
+	  var/lock-venv/bin/pip install --quiet -e '.[dev]' && var/lock-venv/bin/pip check && \
+	  { head -2 constraints.txt; var/lock-venv/bin/pip freeze --exclude-editable | grep -v -i '^palliative'; } > constraints.new && \
+	  mv constraints.new constraints.txt && rm -rf var/lock-venv && echo "constraints.txt updated"
+
+clean:
+	rm -rf $(VENV) models var .rasa results

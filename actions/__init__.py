@@ -1,0 +1,1 @@
+"""Rasa SDK custom actions: thin wrappers that read the tracker and call knowledge/."""

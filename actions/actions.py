@@ -1,0 +1,135 @@
+"""Custom actions. Each reads the tracker, calls a library, and renders the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+import knowledge
+from bot.settings import Settings
+
+SETTINGS = Settings.from_env()
+KB = knowledge.default_kb()
+SOMETHING_ELSE = knowledge.Button("Something else", "/out_of_scope")
+# Intents (other than faq) that the fallback may offer as a guess, with their button label.
+OFFERABLE_INTENTS = {"what_can_you_do": "What can you help with?", "set_region": "Change country"}
+
+
+def _entity(tracker: Tracker, name: str) -> str | None:
+    """The first value of entity ``name`` in the latest user message."""
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+def _reader(tracker: Tracker) -> tuple[str, str]:
+    """The (language, region) to answer in: the conversation's, else the deployment's."""
+    language = tracker.get_slot("language") or SETTINGS.language
+    region = tracker.get_slot("region") or SETTINGS.default_region
+    return language, region
+
+
+def _send(dispatcher: CollectingDispatcher, reply: knowledge.Reply) -> None:
+    dispatcher.utter_message(
+        text=reply.text, buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons]
+    )
+
+
+def selected_faq_ids(message: dict[str, Any]) -> list[tuple[str, float]]:
+    """The ResponseSelector's FAQ ids for a parsed message, most likely first."""
+    ranking = (message.get("response_selector") or {}).get("faq", {}).get("ranking") or []
+    out = []
+    for item in ranking:
+        key = item.get("intent_response_key") or ""
+        if key.startswith("faq/"):
+            out.append((key.split("/", 1)[1], float(item.get("confidence") or 0.0)))
+    return out
+
+
+class ActionAnswerFaq(Action):
+    """Answer from the knowledge base, in the reader's region, with source and follow-ups."""
+
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        message = tracker.latest_message or {}
+        more = (message.get("intent") or {}).get("name") == "tell_me_more"
+        entry_id = _entity(tracker, "faq_id")
+        if not entry_id:
+            if more:
+                entry_id = tracker.get_slot("last_faq_id")
+            else:
+                ranked = selected_faq_ids(message)
+                entry_id = ranked[0][0] if ranked else None
+        entry = KB.get(entry_id)
+        if entry is None:
+            dispatcher.utter_message(
+                text="Sorry, I don't have an answer for that yet. Could you ask it another way?"
+            )
+            return []
+        language, region = _reader(tracker)
+        _send(dispatcher, knowledge.render(KB, entry, language, region, more=more))
+        return [SlotSet("last_faq_id", entry.id)]
+
+
+class ActionSetRegion(Action):
+    """Remember which country's answers the reader wants (US or UK)."""
+
+    def name(self) -> str:
+        return "action_set_region"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        region = knowledge.region_from_text(_entity(tracker, "region"))
+        if region is None:
+            dispatcher.utter_message(
+                text="Which country are you in?",
+                buttons=[
+                    {"title": "United States", "payload": '/set_region{"region":"US"}'},
+                    {"title": "United Kingdom", "payload": '/set_region{"region":"UK"}'},
+                ],
+            )
+            return []
+        name = {"US": "the United States", "UK": "the United Kingdom"}[region]
+        dispatcher.utter_message(text=f"Thank you. I'll give you answers for {name}.")
+        return [SlotSet("region", region)]
+
+
+class ActionAskAffirmation(Action):
+    """Low confidence: offer the two likeliest topics as buttons, plus "Something else"."""
+
+    def name(self) -> str:
+        return "action_default_ask_affirmation"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        message = tracker.latest_message or {}
+        language, _ = _reader(tracker)
+        buttons: list[knowledge.Button] = []
+        for intent in message.get("intent_ranking") or []:
+            name = intent.get("name")
+            if name == "faq":
+                for entry_id, _conf in selected_faq_ids(message)[:2]:
+                    entry = KB.get(entry_id)
+                    if entry:
+                        buttons.append(
+                            knowledge.Button(entry.label(language), knowledge.faq_payload(entry_id))
+                        )
+            elif name in OFFERABLE_INTENTS:
+                buttons.append(knowledge.Button(OFFERABLE_INTENTS[name], f"/{name}"))
+            if len(buttons) >= 2:
+                break
+        buttons = buttons[:2]
+        text = (
+            "I'm not sure I understood. Did you mean one of these?"
+            if buttons
+            else "I'm not sure I understood. Could you tell me a bit more?"
+        )
+        _send(dispatcher, knowledge.Reply(text, [*buttons, SOMETHING_ELSE]))
+        return []

@@ -1,0 +1,1 @@
+"""Running and serving the Palliative Care Navigator: settings, command line, NLU components."""

@@ -1,0 +1,92 @@
+"""The ``navigator`` command: train, run and evaluate the assistant."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from types import FrameType
+
+from bot import model, stack
+from bot.settings import Settings, SettingsError
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    model.ensure_model(settings.models_dir, force=args.force)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    model_file = model.ensure_model(settings.models_dir)
+    print(f"starting the action server ({settings.host}:{settings.actions_port}) "
+          f"and the Rasa server ({settings.host}:{settings.rasa_port}) ...", flush=True)
+    stopping = False
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        running = stack.start(
+            model_file, host=settings.host, rasa_port=settings.rasa_port,
+            actions_port=settings.actions_port, var_dir=settings.var_dir,
+            tracker_db=settings.var_dir / "tracker.db",
+        )
+    except stack.StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"ready: REST channel at {running.rest_url} (actions at {running.actions_url}). "
+          "Press Ctrl-C to stop.", flush=True)
+    code = 0
+    try:
+        while not stopping:
+            running.check_alive()
+            time.sleep(0.5)
+    except stack.StackError as exc:
+        print(f"error: {exc}; stopping", file=sys.stderr)
+        code = 1
+    print("stopping ...", flush=True)
+    running.stop()
+    print("stopped.", flush=True)
+    return code
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import evaluate
+
+    return evaluate.main(settings, folds=args.folds, skip_cv=args.skip_cv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="navigator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train the model if its inputs changed")
+    train.add_argument("--force", action="store_true", help="train even if up to date")
+    train.set_defaults(func=_train)
+    run = sub.add_parser("run", help="train if needed, then serve (Ctrl-C stops)")
+    run.set_defaults(func=_run)
+    ev = sub.add_parser("eval", help="print NLU cross-validation and held-out accuracy")
+    ev.add_argument("--folds", type=int, default=3, help="cross-validation folds (default 3)")
+    ev.add_argument("--skip-cv", action="store_true", help="only the held-out evaluation")
+    ev.set_defaults(func=_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``navigator`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return args.func(args, settings)
+    except (SettingsError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

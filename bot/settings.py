@@ -1,0 +1,57 @@
+"""Settings in one place, read from environment variables with safe defaults.
+
+No secret has a default. Every variable is documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REGIONS = ("US", "UK")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the assistant cannot use."""
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a port number, got {raw!r}") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"{name} must be between 1 and 65535, got {port}")
+    return port
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a deployment can change without touching code."""
+
+    default_region: str = "US"
+    language: str = "en"
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    var_dir: Path = ROOT / "var"
+    models_dir: Path = ROOT / "models"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Build settings from ``NAVIGATOR_*`` environment variables."""
+        region = os.environ.get("NAVIGATOR_DEFAULT_REGION", "US").strip().upper()
+        if region not in REGIONS:
+            raise SettingsError(f"NAVIGATOR_DEFAULT_REGION must be one of {REGIONS}, got {region!r}")
+        return cls(
+            default_region=region,
+            language=os.environ.get("NAVIGATOR_LANGUAGE", "en").strip().lower() or "en",
+            host=os.environ.get("NAVIGATOR_HOST", "127.0.0.1"),
+            rasa_port=_port("NAVIGATOR_RASA_PORT", 5005),
+            actions_port=_port("NAVIGATOR_ACTIONS_PORT", 5055),
+            var_dir=Path(os.environ.get("NAVIGATOR_VAR_DIR", ROOT / "var")),
+            models_dir=Path(os.environ.get("NAVIGATOR_MODELS_DIR", ROOT / "models")),
+        )

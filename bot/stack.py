@@ -1,0 +1,151 @@
+"""Start the action server and the Rasa server together, and stop them together.
+
+Both bind to loopback only. Used by ``navigator run`` and by the integration tests, so the
+tests exercise exactly what a user starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.model import rasa_command, rasa_env
+from bot.settings import ROOT
+
+
+class StackError(RuntimeError):
+    """A server did not start, or stopped unexpectedly."""
+
+
+@dataclass
+class Stack:
+    """The running action server and Rasa server."""
+
+    host: str
+    rasa_port: int
+    actions_port: int
+    processes: dict[str, subprocess.Popen]
+
+    @property
+    def rest_url(self) -> str:
+        """The REST channel's webhook URL."""
+        return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"
+
+    @property
+    def actions_url(self) -> str:
+        """The action server's webhook URL (what endpoints.yml points to)."""
+        return f"http://{self.host}:{self.actions_port}/webhook"
+
+    def check_alive(self) -> None:
+        """Raise StackError if either server has exited."""
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise StackError(f"the {name} server stopped (exit code {proc.returncode})")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask both servers to stop, then kill what is left after ``timeout`` seconds."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.processes.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise StackError(f"the {name} server exited while starting (code {proc.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise StackError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _write_endpoints(path: Path, actions_url: str, tracker_db: Path | None) -> None:
+    """Copy endpoints.yml with this run's action server URL (and SQLite file, if given)."""
+    config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8")) or {}
+    config["action_endpoint"] = {"url": actions_url}
+    store = config.get("tracker_store") or {}
+    if tracker_db is not None and store.get("dialect") == "sqlite":
+        store["db"] = str(tracker_db)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def start(
+    model: Path,
+    host: str = "127.0.0.1",
+    rasa_port: int = 5005,
+    actions_port: int = 5055,
+    var_dir: Path = ROOT / "var",
+    tracker_db: Path | None = None,
+    log_dir: Path | None = None,
+    timeout: float = 180.0,
+) -> Stack:
+    """Start both servers and wait until they answer. Logs go to the console or ``log_dir``."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = rasa_env()
+    env["SANIC_HOST"] = host  # rasa-sdk binds to SANIC_HOST (default 0.0.0.0)
+    endpoints = var_dir / "endpoints.run.yml"
+    actions_url = f"http://{host}:{actions_port}/webhook"
+    _write_endpoints(endpoints, actions_url, tracker_db)
+
+    def spawn(name: str, args: list[str]) -> subprocess.Popen:
+        out = open(log_dir / f"{name}.log", "ab") if log_dir else None  # noqa: SIM115
+        return subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,  # own process group: Ctrl-C reaches us, we stop them
+        )
+
+    procs: dict[str, subprocess.Popen] = {}
+    stack = Stack(host, rasa_port, actions_port, procs)
+    try:
+        procs["action"] = spawn(
+            "actions",
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+        )
+        procs["Rasa"] = spawn(
+            "rasa",
+            [*rasa_command(), "run", "--model", str(model), "--interface", host,
+             "--port", str(rasa_port), "--endpoints", str(endpoints),
+             "--credentials", str(ROOT / "credentials.yml")],
+        )
+        _wait_http(f"http://{host}:{actions_port}/health", procs, timeout)
+        _wait_http(f"http://{host}:{rasa_port}/", procs, timeout)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@contextlib.contextmanager
+def running(model: Path, **kwargs: object) -> Iterator[Stack]:
+    """Context manager around :func:`start`: the servers stop on exit, whatever happens."""
+    stack = start(model, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,40 @@
+"""Shared fixtures: the knowledge base, the NLU training data, the trained model."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+import knowledge
+from bot import model
+from bot.settings import ROOT, Settings
+
+
+@pytest.fixture(scope="session")
+def kb() -> knowledge.KnowledgeBase:
+    return knowledge.load()
+
+
+@pytest.fixture(scope="session")
+def nlu_examples() -> dict[str, list[str]]:
+    """Training examples by intent (``faq/<id>`` for the retrieval intent)."""
+    examples: dict[str, list[str]] = defaultdict(list)
+    for path in sorted((ROOT / "nlu_data").rglob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu") or []:
+            if "intent" in block:
+                lines = [ln.strip()[2:] for ln in block["examples"].splitlines() if ln.strip()]
+                examples[block["intent"]].extend(lines)
+    return dict(examples)
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The model for the current inputs. `make test` trains it first; a stale one fails."""
+    path = model.model_path(Settings.from_env().models_dir)
+    if not path.exists():
+        pytest.fail(f"no model for the current training data ({path.name}): run `make model`")
+    return path

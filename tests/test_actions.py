@@ -1,0 +1,152 @@
+"""Custom actions, run as the action server runs them (tracker from a dict, real dispatcher)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+import knowledge
+from actions.actions import ActionAnswerFaq, ActionAskAffirmation, ActionSetRegion
+
+
+def _message(
+    intent: str,
+    text: str = "",
+    faq_ranking: list[tuple[str, float]] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    intent_ranking: list[str] | None = None,
+) -> dict[str, Any]:
+    """A parsed user message shaped like Rasa's NLU output."""
+    message: dict[str, Any] = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "intent_ranking": [{"name": n, "confidence": 0.5} for n in (intent_ranking or [intent])],
+        "entities": entities or [],
+    }
+    if faq_ranking:
+        ranking = [
+            {"intent_response_key": f"faq/{i}", "confidence": c, "id": 1} for i, c in faq_ranking
+        ]
+        message["response_selector"] = {
+            "all_retrieval_intents": ["faq"],
+            "faq": {"response": {"intent_response_key": ranking[0]["intent_response_key"],
+                                 "confidence": ranking[0]["confidence"]},
+                    "ranking": ranking},
+        }
+    return message
+
+
+def _run(action: Any, message: dict[str, Any], slots: dict[str, Any] | None = None):
+    tracker = Tracker(
+        sender_id="test-user", slots=slots or {}, latest_message=message, events=[],
+        paused=False, followup_action=None, active_loop={}, latest_action_name="action_listen",
+    )
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, {}))
+    return dispatcher.messages, events
+
+
+def test_answers_the_selected_entry_with_source_and_follow_up_buttons(
+    kb: knowledge.KnowledgeBase,
+) -> None:
+    messages, events = _run(
+        ActionAnswerFaq(),
+        _message("faq", "is palliative care only for dying people", [("only_for_dying", 0.9)]),
+    )
+    entry = kb.get("only_for_dying")
+    assert len(messages) == 1
+    assert messages[0]["text"].startswith(entry.text("answer", "en", "US"))
+    assert "Source: " in messages[0]["text"]
+    titles = [b["title"] for b in messages[0]["buttons"]]
+    assert [kb.get(r).label("en") for r in entry.related] == [t for t in titles if t != "Tell me more"]
+    assert SlotSet("last_faq_id", "only_for_dying") in events
+
+
+@pytest.mark.parametrize(("region", "expected", "absent"), [("US", "Medicare", "NHS"),
+                                                             ("UK", "NHS", "Medicare")])
+def test_answer_follows_the_conversation_region(region: str, expected: str, absent: str) -> None:
+    messages, _ = _run(
+        ActionAnswerFaq(), _message("faq", "who pays", [("who_pays_palliative", 0.8)]),
+        slots={"region": region},
+    )
+    answer = messages[0]["text"].split("Source:")[0]
+    assert expected in answer and absent not in answer
+
+
+def test_region_defaults_to_the_deployment_setting(kb: knowledge.KnowledgeBase) -> None:
+    messages, _ = _run(ActionAnswerFaq(), _message("faq", "", [("who_pays_palliative", 0.8)]))
+    assert messages[0]["text"].startswith(kb.get("who_pays_palliative").text("answer", "en", "US"))
+
+
+def test_a_button_choice_overrides_the_model_guess(kb: knowledge.KnowledgeBase) -> None:
+    entities = [{"entity": "faq_id", "value": "hospice_costs"}]
+    messages, events = _run(
+        ActionAnswerFaq(), _message("faq", "/faq", [("care_team", 0.4)], entities=entities)
+    )
+    assert messages[0]["text"].startswith(kb.get("hospice_costs").text("answer", "en", "US"))
+    assert SlotSet("last_faq_id", "hospice_costs") in events
+
+
+def test_tell_me_more_gives_the_longer_text_of_the_last_answer(
+    kb: knowledge.KnowledgeBase,
+) -> None:
+    entry = next(e for e in kb.entries.values() if e.more)
+    messages, _ = _run(ActionAnswerFaq(), _message("tell_me_more", "tell me more"),
+                       slots={"last_faq_id": entry.id})
+    assert messages[0]["text"].startswith(entry.text("more", "en", "US"))
+
+
+def test_unknown_entry_gets_a_polite_rephrase_request_not_a_crash() -> None:
+    entities = [{"entity": "faq_id", "value": "no_such_entry"}]
+    messages, events = _run(ActionAnswerFaq(), _message("faq", "/faq", entities=entities))
+    assert "another way" in messages[0]["text"]
+    assert events == []
+
+
+def test_set_region_understands_country_names() -> None:
+    messages, events = _run(
+        ActionSetRegion(), _message("set_region", entities=[{"entity": "region", "value": "England"}])
+    )
+    assert events == [SlotSet("region", "UK")]
+    assert "United Kingdom" in messages[0]["text"]
+
+
+def test_set_region_asks_when_the_country_is_unknown() -> None:
+    messages, events = _run(
+        ActionSetRegion(), _message("set_region", entities=[{"entity": "region", "value": "Mars"}])
+    )
+    assert events == []
+    assert {b["payload"] for b in messages[0]["buttons"]} == {
+        '/set_region{"region":"US"}', '/set_region{"region":"UK"}'
+    }
+
+
+def test_fallback_offers_the_two_likeliest_topics_and_something_else(
+    kb: knowledge.KnowledgeBase,
+) -> None:
+    message = _message(
+        "nlu_fallback", "medicare hospice thing",
+        faq_ranking=[("hospice_costs", 0.25), ("medicare_hospice_eligibility", 0.2),
+                     ("care_team", 0.1)],
+        intent_ranking=["nlu_fallback", "faq", "greet"],
+    )
+    messages, _ = _run(ActionAskAffirmation(), message)
+    buttons = messages[0]["buttons"]
+    assert [b["title"] for b in buttons] == [
+        kb.get("hospice_costs").label("en"),
+        kb.get("medicare_hospice_eligibility").label("en"),
+        "Something else",
+    ]
+    assert buttons[0]["payload"] == knowledge.faq_payload("hospice_costs")
+    assert buttons[-1]["payload"] == "/out_of_scope"
+
+
+def test_fallback_with_no_guess_still_offers_a_way_out() -> None:
+    messages, _ = _run(ActionAskAffirmation(), _message("nlu_fallback", "zzzz",
+                                                        intent_ranking=["nlu_fallback"]))
+    assert [b["title"] for b in messages[0]["buttons"]] == ["Something else"]

@@ -1,0 +1,101 @@
+"""The real action server and Rasa server, talked to over the REST channel like a user would."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import knowledge
+from bot import stack
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="module")
+def servers(trained_model: Path, var: Path) -> Iterator[stack.Stack]:
+    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+                       var_dir=var, tracker_db=var / "tracker.db", log_dir=var) as running:
+        yield running
+
+
+class User:
+    """One person chatting over the REST channel."""
+
+    def __init__(self, servers: stack.Stack) -> None:
+        self.url = servers.rest_url
+        self.id = f"test-{uuid.uuid4().hex}"
+
+    def say(self, text: str) -> list[dict[str, Any]]:
+        body = json.dumps({"sender": self.id, "message": text}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+
+def test_greeting_says_it_is_an_automated_helper(servers: stack.Stack) -> None:
+    reply = User(servers).say("hello")
+    assert "automated" in reply[0]["text"]
+
+
+def test_faq_answer_comes_from_the_knowledge_base_with_source_and_buttons(
+    servers: stack.Stack, kb: knowledge.KnowledgeBase
+) -> None:
+    reply = User(servers).say("Is palliative care only for people who are dying?")
+    entry = kb.get("only_for_dying")
+    assert reply[0]["text"].startswith(entry.text("answer", "en", "US"))
+    assert "Source: " in reply[0]["text"]
+    assert {b["title"] for b in reply[0]["buttons"]} >= {kb.get(r).label("en") for r in entry.related}
+
+
+def test_uk_reader_gets_the_uk_answer_and_can_ask_for_more(
+    servers: stack.Stack, kb: knowledge.KnowledgeBase
+) -> None:
+    user = User(servers)
+    assert "United Kingdom" in user.say("I'm in the UK")[0]["text"]
+    reply = user.say("who pays for palliative care?")
+    assert reply[0]["text"].startswith(kb.get("who_pays_palliative").text("answer", "en", "UK"))
+    more = user.say("tell me more")
+    entry = kb.get("who_pays_palliative")
+    assert more[0]["text"].startswith(entry.text("more", "en", "UK") or entry.text("answer", "en", "UK"))
+
+
+def test_clicking_a_follow_up_button_answers_that_entry(
+    servers: stack.Stack, kb: knowledge.KnowledgeBase
+) -> None:
+    reply = User(servers).say(knowledge.faq_payload("hospice_costs"))
+    assert reply[0]["text"].startswith(kb.get("hospice_costs").text("answer", "en", "US"))
+
+
+def test_gibberish_gets_offered_topics_then_a_rephrase_request(servers: stack.Stack) -> None:
+    user = User(servers)
+    first = user.say("qwxz plorb vvv")
+    assert first[0]["buttons"][-1] == {"title": "Something else", "payload": "/out_of_scope"}
+    second = user.say("/out_of_scope")
+    assert "another way" in second[0]["text"]
+
+
+def test_conversation_is_kept_in_the_sql_tracker_store(servers: stack.Stack, var: Path) -> None:
+    user = User(servers)
+    user.say("hello")
+    user.say("what is hospice")
+    with sqlite3.connect(var / "tracker.db") as conn:
+        texts = [json.loads(row[0]).get("text") for row in conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (user.id,))]
+    assert texts == ["hello", "what is hospice"]

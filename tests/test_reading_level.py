@@ -1,0 +1,41 @@
+"""Answers must be easy to read: plain words, short sentences (Flesch-Kincaid grade)."""
+
+from __future__ import annotations
+
+import statistics
+
+import textstat
+
+import knowledge
+
+MAX_GRADE = 10
+MAX_MEDIAN_GRADE = 8
+
+
+def _answer_grades(kb: knowledge.KnowledgeBase) -> dict[str, float]:
+    return {
+        f"{entry.id}/{lang}/{region}": textstat.flesch_kincaid_grade(text)
+        for entry in kb.entries.values()
+        for lang, by_region in entry.answer.items()
+        for region, text in by_region.items()
+    }
+
+
+def test_no_answer_is_above_grade_10(kb: knowledge.KnowledgeBase) -> None:
+    too_hard = {k: round(g, 1) for k, g in _answer_grades(kb).items() if g > MAX_GRADE}
+    assert not too_hard, f"answers above grade {MAX_GRADE}: {too_hard}"
+
+
+def test_median_answer_is_at_most_grade_8(kb: knowledge.KnowledgeBase) -> None:
+    assert statistics.median(_answer_grades(kb).values()) <= MAX_MEDIAN_GRADE
+
+
+def test_longer_texts_stay_readable(kb: knowledge.KnowledgeBase) -> None:
+    too_hard = {
+        f"{entry.id}/{region}": round(grade, 1)
+        for entry in kb.entries.values()
+        for by_region in (entry.more or {}).values()
+        for region, text in by_region.items()
+        if (grade := textstat.flesch_kincaid_grade(text)) > MAX_GRADE
+    }
+    assert not too_hard
