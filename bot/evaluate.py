@@ -75,7 +75,11 @@ def cross_validate(out: Path, folds: int) -> None:
 
 
 async def _parse_all(model_file: Path, texts: list[str]) -> tuple[list[dict[str, Any]], float]:
+    import structlog
     from rasa.core.agent import Agent
+
+    # Rasa logs every parse (with the message text) at debug level through structlog.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     agent = Agent.load(str(model_file))
     started = time.perf_counter()

@@ -89,8 +89,7 @@ def ensure_model(models_dir: Path, force: bool = False) -> Path:
         print(f"updated {FAQ_RESPONSES.relative_to(ROOT)} from the knowledge base", flush=True)
     target = model_path(models_dir)
     if target.exists() and not force:
-        print(f"model up to date: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}",
-              flush=True)
+        print(f"model up to date: {target.name}", flush=True)
         return target
     models_dir.mkdir(parents=True, exist_ok=True)
     print(f"training a new model ({target.name}); this takes a few minutes ...", flush=True)

@@ -45,7 +45,9 @@ class Settings:
         """Build settings from ``NAVIGATOR_*`` environment variables."""
         region = os.environ.get("NAVIGATOR_DEFAULT_REGION", "US").strip().upper()
         if region not in REGIONS:
-            raise SettingsError(f"NAVIGATOR_DEFAULT_REGION must be one of {REGIONS}, got {region!r}")
+            raise SettingsError(
+                f"NAVIGATOR_DEFAULT_REGION must be one of {REGIONS}, got {region!r}"
+            )
         return cls(
             default_region=region,
             language=os.environ.get("NAVIGATOR_LANGUAGE", "en").strip().lower() or "en",

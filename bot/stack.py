@@ -74,7 +74,9 @@ def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> 
     while time.monotonic() < deadline:
         for name, proc in procs.items():
             if proc.poll() is not None:
-                raise StackError(f"the {name} server exited while starting (code {proc.returncode})")
+                raise StackError(
+                    f"the {name} server exited while starting (code {proc.returncode})"
+                )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:

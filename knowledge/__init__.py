@@ -8,6 +8,7 @@ action server calls :func:`load` once and :func:`render` per answer.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -146,7 +147,9 @@ class KnowledgeBase:
         for entry in self.entries.values():
             missing = [r for r in entry.related if r not in self.entries]
             if missing:
-                raise KnowledgeError(f"{entry.id}: related ids not in the knowledge base: {missing}")
+                raise KnowledgeError(
+                    f"{entry.id}: related ids not in the knowledge base: {missing}"
+                )
 
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self.entries
@@ -224,6 +227,22 @@ _REGION_WORDS = {
     "US": {"us", "u.s.", "usa", "u.s.a.", "united states", "united states of america",
            "america", "states", "the states"},
 }
+
+
+def region_in_message(text: str | None) -> str | None:
+    """Find a country named anywhere in a message ("we're in the US", "mum lives in Wales")."""
+    if not text:
+        return None
+    if re.search(r"\b(US|U\.S\.)(?![A-Za-z])", text):
+        return "US"
+    lowered = " ".join(text.lower().split())
+    for region, names in _REGION_WORDS.items():
+        for name in sorted(names, key=len, reverse=True):
+            if name not in {"us", "u.s.", "states", "nhs", "gb"} and re.search(
+                rf"(?<![a-z]){re.escape(name)}(?![a-z])", lowered
+            ):
+                return region
+    return None
 
 
 def region_from_text(text: str | None) -> str | None:

@@ -63,7 +63,8 @@ def test_answers_the_selected_entry_with_source_and_follow_up_buttons(
     assert messages[0]["text"].startswith(entry.text("answer", "en", "US"))
     assert "Source: " in messages[0]["text"]
     titles = [b["title"] for b in messages[0]["buttons"]]
-    assert [kb.get(r).label("en") for r in entry.related] == [t for t in titles if t != "Tell me more"]
+    related = [kb.get(r).label("en") for r in entry.related]
+    assert related == [t for t in titles if t != "Tell me more"]
     assert SlotSet("last_faq_id", "only_for_dying") in events
 
 
@@ -110,7 +111,8 @@ def test_unknown_entry_gets_a_polite_rephrase_request_not_a_crash() -> None:
 
 def test_set_region_understands_country_names() -> None:
     messages, events = _run(
-        ActionSetRegion(), _message("set_region", entities=[{"entity": "region", "value": "England"}])
+        ActionSetRegion(),
+        _message("set_region", entities=[{"entity": "region", "value": "England"}]),
     )
     assert events == [SlotSet("region", "UK")]
     assert "United Kingdom" in messages[0]["text"]

@@ -162,3 +162,10 @@ def test_region_names_people_use_are_understood() -> None:
     assert knowledge.region_from_text("the States") == "US"
     assert knowledge.region_from_text("United Kingdom") == "UK"
     assert knowledge.region_from_text("Mars") is None
+
+
+def test_a_country_named_inside_a_message_is_found() -> None:
+    assert knowledge.region_in_message("we're in the US") == "US"
+    assert knowledge.region_in_message("my mum lives in Wales") == "UK"
+    assert knowledge.region_in_message("can you help us") is None
+    assert knowledge.region_in_message("I'm in the united states") == "US"

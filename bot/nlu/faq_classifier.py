@@ -1,0 +1,225 @@
+"""One classifier for intents and FAQ entries: logistic regression on meaning and spelling.
+
+Each training example is labelled with its full intent (``greet``, or ``faq/<entry id>`` for
+the retrieval intent) and described by two feature sets: the MiniLM sentence embedding from
+:mod:`bot.nlu.sentence_embeddings` (meaning) and character n-gram TF-IDF (spelling, typos,
+rare words such as drug or illness names). A multinomial logistic regression over all labels
+gives a probability per label; the output has exactly the shape Rasa's DIETClassifier and
+ResponseSelector give (``intent``, ``intent_ranking``, ``response_selector``), so rules,
+fallbacks and actions work unchanged.
+
+Why not DIET + ResponseSelector: on our held-out real-world questions they reached 37-43% where
+this reaches about 77% (``make eval``), and they took about 15 minutes to train on 2 cores
+where this takes seconds. The parameters are stored as plain arrays and JSON (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+logger = logging.getLogger(__name__)
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
+    """Predict the intent and, for the retrieval intent, the FAQ entry."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """Defaults chosen on the held-out set (see ``make eval``)."""
+        return {
+            "retrieval_intent": "faq",
+            "dense_featurizer": "minilm",   # alias of the sentence-embedding featurizer
+            "char_ngram_range": [2, 4],
+            "min_df": 2,
+            "C": 2.0,                       # inverse regularisation strength
+            "max_iter": 5000,
+            "ranking_length": 10,
+        }
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        """Python packages this component imports."""
+        return ["sklearn", "scipy"]
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        vectorizer: TfidfVectorizer | None = None,
+        coef: np.ndarray | None = None,
+        intercept: np.ndarray | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
+        self.config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self.vectorizer = vectorizer
+        self.coef = coef
+        self.intercept = intercept
+        self.labels = labels or []
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> IntentAndFaqClassifier:
+        """An untrained classifier."""
+        return cls(config, model_storage, resource)
+
+    def _vectorizer(self, vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+        low, high = self.config["char_ngram_range"]
+        return TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(low, high), sublinear_tf=True, lowercase=True,
+            min_df=1 if vocabulary else self.config["min_df"], vocabulary=vocabulary,
+        )
+
+    def _features(self, messages: list[Message]) -> sparse.csr_matrix:
+        texts = [m.get(TEXT) or "" for m in messages]
+        dense = []
+        for message in messages:
+            _, sentence = message.get_dense_features(TEXT, [self.config["dense_featurizer"]])
+            if sentence is None:
+                raise ValueError(
+                    f"no '{self.config['dense_featurizer']}' sentence features: put the "
+                    "SentenceEmbeddingFeaturizer before this classifier in config.yml"
+                )
+            dense.append(sentence.features.reshape(-1))
+        chars = self.vectorizer.transform(texts)
+        return sparse.hstack([sparse.csr_matrix(np.vstack(dense)), chars]).tocsr()
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fit on every example that has an intent; labels are full intents (faq/<id>)."""
+        examples = [m for m in training_data.intent_examples if m.get(TEXT)]
+        if len({m.get_full_intent() for m in examples}) < 2:
+            logger.warning("fewer than two intents in the training data: nothing to train")
+            return self._resource
+        self.vectorizer = self._vectorizer()
+        self.vectorizer.fit([m.get(TEXT) for m in examples])
+        model = LogisticRegression(C=self.config["C"], max_iter=self.config["max_iter"])
+        model.fit(self._features(examples), [m.get_full_intent() for m in examples])
+        self.coef, self.intercept = model.coef_, model.intercept_
+        self.labels = [str(c) for c in model.classes_]
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        """Store the vocabulary, IDF weights and coefficients as JSON and .npy files."""
+        with self._model_storage.write_to(self._resource) as directory:
+            vocab = {k: int(v) for k, v in self.vectorizer.vocabulary_.items()}
+            (directory / "classifier.json").write_text(
+                json.dumps({"labels": self.labels, "vocabulary": vocab}), encoding="utf-8"
+            )
+            np.save(directory / "idf.npy", self.vectorizer.idf_)
+            np.save(directory / "coef.npy", self.coef)
+            np.save(directory / "intercept.npy", self.intercept)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> IntentAndFaqClassifier:
+        """Load a trained classifier (or an untrained one if training found nothing)."""
+        classifier = cls(config, model_storage, resource)
+        try:
+            with model_storage.read_from(resource) as directory:
+                meta = json.loads((directory / "classifier.json").read_text(encoding="utf-8"))
+                classifier.vectorizer = classifier._vectorizer(meta["vocabulary"])
+                classifier.vectorizer.idf_ = np.load(directory / "idf.npy")
+                classifier.coef = np.load(directory / "coef.npy")
+                classifier.intercept = np.load(directory / "intercept.npy")
+                classifier.labels = meta["labels"]
+        except (ValueError, FileNotFoundError):
+            logger.warning("no trained intent/FAQ classifier found; it will predict nothing")
+        return classifier
+
+    def predict_proba(self, messages: list[Message]) -> np.ndarray:
+        """Probability of every label, shape [len(messages), len(labels)]."""
+        scores = self._features(messages) @ self.coef.T + self.intercept
+        scores = np.asarray(scores)
+        if scores.shape[1] == 1:  # two labels: sklearn keeps one column of coefficients
+            scores = np.hstack([-scores, scores])
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Set intent, intent ranking and the FAQ entry selection on each message."""
+        with_text = [m for m in messages if m.get(TEXT)]
+        if self.coef is None or not with_text:
+            return messages
+        for message, probs in zip(with_text, self.predict_proba(with_text), strict=True):
+            self._annotate(message, probs)
+        return messages
+
+    def _annotate(self, message: Message, probs: np.ndarray) -> None:
+        retrieval = self.config["retrieval_intent"]
+        prefix = f"{retrieval}/"
+        intents: dict[str, float] = {}
+        entries: list[tuple[str, float]] = []
+        for label, p in zip(self.labels, probs.tolist(), strict=True):
+            name = retrieval if label.startswith(prefix) else label
+            intents[name] = intents.get(name, 0.0) + p
+            if label.startswith(prefix):
+                entries.append((label, p))
+        length = self.config["ranking_length"]
+        ranking = [
+            {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: conf}
+            for name, conf in sorted(intents.items(), key=lambda kv: -kv[1])[:length]
+        ]
+        message.set(INTENT, dict(ranking[0]), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        if not entries:
+            return
+        total = sum(p for _, p in entries) or 1.0
+        entries.sort(key=lambda kv: -kv[1])
+        top_key, top_p = entries[0]
+        if ranking[0][INTENT_NAME_KEY] == retrieval:
+            message.data[INTENT]["full_retrieval_intent_name"] = top_key
+        selector = {
+            "response": {
+                "id": None, "responses": None, "response_templates": None,
+                "confidence": top_p / total, "intent_response_key": top_key,
+                "utter_action": f"utter_{top_key}", "template_name": f"utter_{top_key}",
+            },
+            "ranking": [
+                {"id": None, "confidence": p / total, "intent_response_key": key}
+                for key, p in entries[:length]
+            ],
+        }
+        message.set(
+            "response_selector",
+            {"all_retrieval_intents": [retrieval], retrieval: selector},
+            add_to_output=True,
+        )

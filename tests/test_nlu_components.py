@@ -1,0 +1,59 @@
+"""Our custom Rasa NLU components, on real Rasa Message objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.faq_fallback import FaqConfidenceFallback
+from bot.nlu.sentence_embeddings import EMBEDDING_DIM, SentenceEmbeddingFeaturizer
+
+
+def _faq_message(confidence: float) -> Message:
+    message = Message(data={"text": "medicare hospice thing"})
+    message.set("intent", {"name": "faq", "confidence": 0.95}, add_to_output=True)
+    message.set("intent_ranking", [{"name": "faq", "confidence": 0.95}], add_to_output=True)
+    message.set("response_selector", {"faq": {"response": {
+        "intent_response_key": "faq/hospice_costs", "confidence": confidence}}},
+        add_to_output=True)
+    return message
+
+
+def test_uncertain_faq_entry_becomes_a_fallback_with_the_ranking_kept() -> None:
+    [message] = FaqConfidenceFallback({"threshold": 0.3}).process([_faq_message(0.12)])
+    assert message.get("intent")["name"] == "nlu_fallback"
+    assert [i["name"] for i in message.get("intent_ranking")] == ["nlu_fallback", "faq"]
+    assert message.get("response_selector")["faq"]["response"]["intent_response_key"]
+
+
+def test_confident_faq_entry_is_left_alone() -> None:
+    [message] = FaqConfidenceFallback({"threshold": 0.3}).process([_faq_message(0.8)])
+    assert message.get("intent")["name"] == "faq"
+
+
+@pytest.fixture(scope="module")
+def featurizer() -> SentenceEmbeddingFeaturizer:
+    config = SentenceEmbeddingFeaturizer.get_default_config()
+    return SentenceEmbeddingFeaturizer("minilm", config)
+
+
+def _vector(featurizer: SentenceEmbeddingFeaturizer, text: str) -> np.ndarray:
+    [message] = featurizer.process([Message(data={"text": text})])
+    _, sentence = message.get_dense_features("text", ["minilm"])
+    return sentence.features[0]
+
+
+def test_sentence_features_capture_meaning_not_just_words(
+    featurizer: SentenceEmbeddingFeaturizer,
+) -> None:
+    a = _vector(featurizer, "is palliative care only for people who are dying")
+    b = _vector(featurizer, "the doctor said mum needs palliative care, is she dying?")
+    c = _vector(featurizer, "how much does a nursing home room cost")
+    assert a.shape == (EMBEDDING_DIM,)
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+def test_messages_without_text_get_no_features(featurizer: SentenceEmbeddingFeaturizer) -> None:
+    [message] = featurizer.process([Message(data={"text": ""})])
+    assert message.get_dense_features("text", ["minilm"]) == (None, None)
