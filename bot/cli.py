@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train if needed, then serve (Ctrl-C stops)")
     run.set_defaults(func=_run)
     ev = sub.add_parser("eval", help="print NLU cross-validation and held-out accuracy")
-    ev.add_argument("--folds", type=int, default=3, help="cross-validation folds (default 3)")
+    ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     ev.add_argument("--skip-cv", action="store_true", help="only the held-out evaluation")
     ev.set_defaults(func=_eval)
     return parser

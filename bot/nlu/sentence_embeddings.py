@@ -66,6 +66,7 @@ class SentenceEncoder:
 
         self._encode = encode
         self._tf = tf
+        self.encode(["warm up"])  # trace the graph now, not on the first person's message
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embeddings of shape [len(texts), 384]."""
