@@ -28,6 +28,7 @@ from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturiz
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from tqdm import tqdm
 
 EMBEDDING_DIM = 384
 
@@ -123,10 +124,13 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         super().__init__(name, config)
         self.encoder = shared_encoder(int(config["max_length"]))
 
-    def _featurize(self, messages: list[Message]) -> None:
+    def _featurize(self, messages: list[Message], progress: bool = False) -> None:
         with_text = [m for m in messages if m.get(TEXT)]
         size = int(self._config["batch_size"])
-        for start in range(0, len(with_text), size):
+        starts = range(0, len(with_text), size)
+        if progress:
+            starts = tqdm(starts, desc="Sentence embeddings (batches)", unit="batch")
+        for start in starts:
             batch = with_text[start:start + size]
             vectors = self.encoder.encode([m.get(TEXT) for m in batch])
             for message, vector in zip(batch, vectors, strict=True):
@@ -136,7 +140,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Embed every training example's text."""
-        self._featurize(training_data.training_examples)
+        self._featurize(training_data.training_examples, progress=True)
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
