@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 import knowledge
 from bot.settings import Settings
+from knowledge.helplines import default_helplines
 
 SETTINGS = Settings.from_env()
 KB = knowledge.default_kb()
+HELPLINES = default_helplines()
+HOSPICE_WORDS = ("hospice",)
+CRISIS_KIND_FOR_INTENT = {"crisis_suicide": "suicide", "crisis_emergency": "emergency",
+                          "crisis_abuse": "abuse"}
 SOMETHING_ELSE = knowledge.Button("Something else", "/out_of_scope")
 # Intents (other than faq) that the fallback may offer as a guess, with their button label.
 OFFERABLE_INTENTS = {"what_can_you_do": "What can you help with?", "set_region": "Change country"}
@@ -134,4 +139,46 @@ class ActionAskAffirmation(Action):
             else "I'm not sure I understood. Could you tell me a bit more?"
         )
         _send(dispatcher, knowledge.Reply(text, [*buttons, SOMETHING_ELSE]))
+        return []
+
+
+class ActionCrisisResponse(Action):
+    """Suicide, emergency, overdose or abuse: the right numbers for the region, at once."""
+
+    def name(self) -> str:
+        return "action_crisis_response"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        message = tracker.latest_message or {}
+        kinds = list(tracker.get_latest_entity_values("crisis_type"))
+        intent = (message.get("intent") or {}).get("name")
+        if not kinds and intent in CRISIS_KIND_FOR_INTENT:
+            kinds = [CRISIS_KIND_FOR_INTENT[intent]]
+        language, region = _reader(tracker)
+        in_hospice = any(w in (message.get("text") or "").lower() for w in HOSPICE_WORDS)
+        dispatcher.utter_message(
+            text=HELPLINES.crisis_reply(kinds or ["emergency"], language, region, in_hospice)
+        )
+        return [ActiveLoop(None)] if tracker.active_loop_name else []
+
+
+class ActionMedicalAdvice(Action):
+    """Doses, drug comparisons, symptoms: say kindly who can advise, offer general facts."""
+
+    def name(self) -> str:
+        return "action_medical_advice"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language, region = _reader(tracker)
+        buttons = [
+            knowledge.Button(KB.entries[i].label(language), knowledge.faq_payload(i))
+            for i in ("pain_relief_possible", "talking_about_pain", "hospice_24_hour_line")
+            if i in KB
+        ]
+        text = HELPLINES.medical_advice_reply(language, region)
+        _send(dispatcher, knowledge.Reply(text, buttons))
         return []

@@ -2,7 +2,8 @@
 
 1. Accuracy on tests/data/heldout_realworld.yml: real people's questions from public pages,
    never used for training, through the whole trained NLU pipeline (fallbacks included).
-2. Cross-validation on the training data (intent and FAQ-entry accuracy and F1).
+2. Crisis recall and false alarms on the labelled safety sets (rules alone, whole pipeline).
+3. Cross-validation on the training data (intent and FAQ-entry accuracy and F1).
 """
 
 from __future__ import annotations
@@ -160,6 +161,43 @@ def heldout(model_file: Path, out: Path) -> float:
     return right / n
 
 
+SAFETY_SETS = {
+    "safety_set.yml": "tuning set (the rules were fitted to it)",
+    "safety_heldout.yml": "second set (independent; its misses then shaped the rules)",
+    "safety_heldout2.yml": "third set (independent, harder; never used to tune anything)",
+}
+
+
+def safety(model_file: Path) -> None:
+    """Crisis recall and false alarms: the rules alone, and the whole NLU pipeline."""
+    from bot.nlu.safety import default_detector
+
+    detector = default_detector()
+    for name, what in SAFETY_SETS.items():
+        path = ROOT / "tests" / "data" / name
+        if not path.exists():
+            continue
+        rows = yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]
+        parses, _ = asyncio.run(_parse_all(model_file, [r["text"] for r in rows]))
+        print(f"== safety: {name}, {what} ==")
+        crisis = [i for i, r in enumerate(rows) if r["label"] != "none"]
+        calm = [i for i, r in enumerate(rows) if r["label"] == "none"]
+        by_rules = [bool(detector.classes(r["text"])) for r in rows]
+        by_pipeline = [(p.get("intent") or {}).get("name", "").startswith("crisis_")
+                       for p in parses]
+        for label, fired in (("rules alone", by_rules), ("whole pipeline", by_pipeline)):
+            caught = sum(fired[i] for i in crisis)
+            alarms = sum(fired[i] for i in calm)
+            print(f"  {label:15s} crisis recall {caught}/{len(crisis)} = "
+                  f"{caught / len(crisis):.1%}   false alarms {alarms}/{len(calm)}")
+        for i in crisis:
+            if not by_pipeline[i]:
+                print(f"    missed   {rows[i]['label']:9s} {rows[i]['text'][:90]!r}")
+        for i in calm:
+            if by_pipeline[i]:
+                print(f"    alarmed  {rows[i]['text'][:100]!r}")
+
+
 def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     """Print every figure; return 0 (evaluation informs, it does not gate)."""
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
@@ -167,6 +205,7 @@ def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     out = settings.var_dir / "eval"
     model_file = model.ensure_model(settings.models_dir)
     heldout(model_file, out)
+    safety(model_file)
     if not skip_cv:
         cross_validate(folds)
     print(f"reports written to {out}")

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 import knowledge
-from actions.actions import ActionAnswerFaq, ActionAskAffirmation, ActionSetRegion
+from actions.actions import (
+    ActionAnswerFaq,
+    ActionAskAffirmation,
+    ActionCrisisResponse,
+    ActionMedicalAdvice,
+    ActionSetRegion,
+)
 
 
 def _message(
@@ -152,3 +159,42 @@ def test_fallback_with_no_guess_still_offers_a_way_out() -> None:
     messages, _ = _run(ActionAskAffirmation(), _message("nlu_fallback", "zzzz",
                                                         intent_ranking=["nlu_fallback"]))
     assert [b["title"] for b in messages[0]["buttons"]] == ["Something else"]
+
+
+def test_crisis_reply_uses_the_classes_found_and_the_region() -> None:
+    entities = [{"entity": "crisis_type", "value": "suicide"}]
+    us, _ = _run(ActionCrisisResponse(), _message("crisis_suicide", "i want to die",
+                                                  entities=entities))
+    uk, _ = _run(ActionCrisisResponse(), _message("crisis_suicide", "i want to die",
+                                                  entities=entities), slots={"region": "UK"})
+    assert "988" in us[0]["text"] and "116 123" not in us[0]["text"]
+    assert "116 123" in uk[0]["text"] and "988" not in uk[0]["text"]
+
+
+def test_crisis_reply_ends_an_active_loop_and_mentions_the_hospice_line() -> None:
+    tracker = Tracker(
+        sender_id="t", slots={}, latest_message=_message(
+            "crisis_emergency", "dad is in hospice and he's not breathing",
+            entities=[{"entity": "crisis_type", "value": "emergency"}]),
+        events=[], paused=False, followup_action=None,
+        active_loop={"name": "action_two_stage_fallback"}, latest_action_name="action_listen",
+    )
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionCrisisResponse().run(dispatcher, tracker, {}))
+    assert "911" in dispatcher.messages[0]["text"]
+    assert "24 hours" in dispatcher.messages[0]["text"]
+    assert events == [ActiveLoop(None)]
+
+
+@pytest.mark.parametrize(("region", "person", "line"), [("US", "doctor", "after-hours"),
+                                                        ("UK", "GP", "NHS 111")])
+def test_medical_advice_is_declined_kindly_with_who_to_ask(
+    region: str, person: str, line: str
+) -> None:
+    messages, _ = _run(ActionMedicalAdvice(), _message("medical_advice", "how much morphine"),
+                       slots={"region": region})
+    text = messages[0]["text"]
+    assert "can't advise" in text and person in text and line in text
+    assert not re.search(r"\d+\s?(mg|ml|mcg)\b", text)
+    assert knowledge.faq_payload("pain_relief_possible") in {b["payload"] for b in
+                                                            messages[0]["buttons"]}

@@ -101,3 +101,33 @@ def test_conversation_is_kept_in_the_sql_tracker_store(servers: stack.Stack, var
         texts = [json.loads(row[0]).get("text") for row in conn.execute(
             "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (user.id,))]
     assert texts == ["hello", "what is hospice"]
+
+
+def test_crisis_wins_in_the_middle_of_the_fallback_loop(servers: stack.Stack) -> None:
+    user = User(servers)
+    assert user.say("qwxz plorb vvv")[0]["buttons"][-1]["title"] == "Something else"
+    reply = user.say("honestly I don't want to be alive anymore")
+    assert "988" in reply[0]["text"] and "911" in reply[0]["text"]
+    assert "Source:" not in reply[0]["text"]  # not an FAQ answer
+
+
+def test_crisis_after_an_faq_answer_gives_the_uk_numbers(servers: stack.Stack) -> None:
+    user = User(servers)
+    user.say("I'm in the UK")
+    user.say("what is hospice care?")
+    reply = user.say("my brother has been stealing mum's morphine patches")
+    assert "999" in reply[0]["text"] and "safeguarding" in reply[0]["text"]
+    assert "911" not in reply[0]["text"]
+
+
+def test_ordinary_talk_about_dying_gets_its_normal_answer(servers: stack.Stack) -> None:
+    for text in ("my grandmother is dying, what does hospice do?",
+                 "what happens in the last days of life?"):
+        reply = User(servers).say(text)
+        assert "Source:" in reply[0]["text"], text
+        assert "988" not in reply[0]["text"] and "911" not in reply[0]["text"][:40]
+
+
+def test_dose_questions_are_declined_with_who_to_ask(servers: stack.Stack) -> None:
+    reply = User(servers).say("how much morphine can I give my dad tonight?")
+    assert "can't advise" in reply[0]["text"]

@@ -1,0 +1,261 @@
+"""Deterministic crisis detection: suicide or self-harm, medical emergency, overdose, abuse.
+
+A model's guess must never decide these. :class:`CrisisDetector` matches the rule patterns in
+``knowledge/safety_patterns.yml`` with spaCy's ``Matcher`` (a blank English tokenizer, no
+pretrained model) over normalised text, and drops matches that are negated ("I'm not
+suicidal"), that sit inside an excluded phrase ("assisted suicide"), that only quote a term
+being asked about ("what does 'end of life' mean?"), or (for emergencies) that are clearly
+over ("he had a seizure last year"). :class:`SafetyOverride` is the Rasa component: placed
+last in the NLU pipeline, it replaces whatever intent was predicted by ``crisis_<class>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import spacy
+import yaml
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from spacy.matcher import Matcher
+
+PATTERNS_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "safety_patterns.yml"
+# The reply for the first class found wins the intent; every class found is passed on.
+PRIORITY = ("emergency", "overdose", "suicide", "abuse")
+INTENT_FOR = {"emergency": "crisis_emergency", "overdose": "crisis_emergency",
+              "suicide": "crisis_suicide", "abuse": "crisis_abuse"}
+NEGATIONS = {"not", "no", "never", "nobody", "neither", "nor", "without"}
+NEGATION_WINDOW = 3
+DEFINITION_CUES = re.compile(r"\b(mean|means|meaning|definition|define|stand for|called)\b")
+QUOTED = re.compile(r"\"[^\"]+\"|'[^']{3,}'")
+
+_CONTRACTIONS = [
+    (r"\b(can)'?t\b", r"\1 not"), (r"\bcannot\b", "can not"), (r"\bwon'?t\b", "will not"),
+    (r"\bshan'?t\b", "shall not"), (r"\b(\w+)n't\b", r"\1 not"),
+    (r"\b(do|does|did|is|are|was|were|have|has|had|would|could|should|must|need)nt\b",
+     r"\1 not"),
+    (r"\bi'?m\b", "i am"), (r"\bi'?ve\b", "i have"), (r"\bwhat'?s\b", "what is"),
+    (r"\b(he|she|it|that)'s\b", r"\1 is"), (r"\b(you|we|they)'re\b", r"\1 are"),
+    (r"\bwanna\b", "want to"), (r"\bgonna\b", "going to"),
+]
+
+
+def normalise(text: str) -> str:
+    """Lower-case, straighten quotes, expand contractions, squeeze spaces."""
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    text = text.replace("\u201c", '"').replace("\u201d", '"')
+    for pattern, repl in _CONTRACTIONS:
+        text = re.sub(pattern, repl, text)
+    return " ".join(text.split())
+
+
+class Speller:
+    """Correct misspellings of the detector's own longer words ("sucidal" -> "suicidal")."""
+
+    MIN_LENGTH = 6
+    CUTOFF = 0.88  # "cuting" -> "cutting", but "putting" stays "putting"
+
+    def __init__(self, vocabulary: set[str]) -> None:
+        self.vocabulary = sorted(w for w in vocabulary if len(w) >= self.MIN_LENGTH)
+        self.known = set(vocabulary)
+        self.correct = lru_cache(maxsize=50_000)(self._correct)
+
+    def _correct(self, word: str) -> str:
+        if len(word) < self.MIN_LENGTH or word in self.known or not word.isalpha():
+            return word
+        close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=self.CUTOFF)
+        return close[0] if close else word
+
+    def __call__(self, text: str) -> str:
+        return re.sub(r"[a-z]+", lambda m: self.correct(m.group(0)), text)
+
+
+def _token_specs(pattern: str, lists: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Compile one pattern of the mini-syntax (see safety_patterns.yml) to Matcher tokens."""
+    specs: list[dict[str, Any]] = []
+    for token in pattern.split():
+        if token == "*":
+            specs += [{"OP": "?"}] * 4
+            continue
+        optional = token.endswith("?") and len(token) > 1
+        words: list[str] = []
+        for alt in token.rstrip("?").split("|"):
+            words += lists[alt[1:]] if alt.startswith("@") else [alt]
+        spec: dict[str, Any] = {"LOWER": {"IN": words}}
+        if optional:
+            spec["OP"] = "?"
+        specs.append(spec)
+    return specs
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One pattern match that counts."""
+
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+class CrisisDetector:
+    """Find crisis classes in a message with rule patterns (no model, no network)."""
+
+    def __init__(self, patterns_file: Path = PATTERNS_FILE) -> None:
+        spec = yaml.safe_load(patterns_file.read_text(encoding="utf-8"))
+        lists = {k: [str(w) for w in v] for k, v in spec["lists"].items()}
+        self.nlp = spacy.blank("en")
+        self.matchers: dict[str, dict[str, Matcher]] = {}
+        words: set[str] = set()
+        for kind, rules in spec["classes"].items():
+            self.matchers[kind] = {}
+            for role in ("patterns", "exclude", "past"):
+                if not rules.get(role):
+                    continue
+                matcher = Matcher(self.nlp.vocab)
+                for i, pattern in enumerate(rules[role]):
+                    specs = _token_specs(pattern, lists)
+                    matcher.add(f"{kind}-{role}-{i}", [specs])
+                    if role == "patterns":
+                        words.update(w for t in specs for w in t.get("LOWER", {}).get("IN", []))
+                self.matchers[kind][role] = matcher
+        self.speller = Speller(words)
+
+    def hits(self, text: str) -> list[Hit]:
+        """Every match that counts, in the order of PRIORITY."""
+        return self.analyse(text)[0]
+
+    def analyse(self, text: str) -> tuple[list[Hit], int]:
+        """(matches that count, number of matches set aside as negated/past/excluded/quoted)."""
+        clean = self.speller(normalise(text))
+        doc = self.nlp(clean)
+        quoted = [(m.start(), m.end()) for m in QUOTED.finditer(clean)]
+        asks_meaning = bool(DEFINITION_CUES.search(clean))
+        found: list[Hit] = []
+        cleared = 0
+        for kind in PRIORITY:
+            roles = self.matchers.get(kind)
+            if not roles:
+                continue
+            matches = roles["patterns"](doc)
+            if "past" in roles and roles["past"](doc):
+                cleared += len(matches)
+                continue
+            excluded = [(s, e) for _, s, e in roles["exclude"](doc)] if "exclude" in roles else []
+            for _, start, end in matches:
+                span = doc[start:end]
+                if (
+                    any(s < end and start < e for s, e in excluded)
+                    or (doc[start].lower_ not in NEGATIONS and any(
+                        t.lower_ in NEGATIONS for t in doc[max(0, start - NEGATION_WINDOW):start]
+                    ))
+                    or (asks_meaning and any(
+                        qs <= span.start_char and span.end_char <= qe for qs, qe in quoted
+                    ))
+                ):
+                    cleared += 1
+                    continue
+                found.append(Hit(kind, span.text, start, end))
+        return found, cleared
+
+    def classes(self, text: str) -> list[str]:
+        """The crisis classes found, most urgent first (empty if none)."""
+        seen: list[str] = []
+        for hit in self.hits(text):
+            if hit.kind not in seen:
+                seen.append(hit.kind)
+        return seen
+
+
+@lru_cache(maxsize=1)
+def default_detector() -> CrisisDetector:
+    """The detector over the bundled patterns, built once per process."""
+    return CrisisDetector()
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
+)
+class SafetyOverride(GraphComponent):
+    """Last in the pipeline: a crisis found by the rules overrides any predicted intent."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """No settings: the patterns live in knowledge/safety_patterns.yml."""
+        return {}
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        """Python packages this component imports."""
+        return ["spacy"]
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> SafetyOverride:
+        """Create the component (nothing to train)."""
+        return cls()
+
+    def __init__(self) -> None:
+        self.detector = default_detector()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Crisis by the rules: set ``crisis_<class>`` and ``crisis_type`` entities.
+
+        The classifier may also predict a crisis intent (a second net for indirect wording);
+        that prediction stands unless the rules explicitly cleared the message (every crisis
+        phrase in it negated, excluded, quoted or in the past), then the next intent is used.
+        """
+        for message in messages:
+            text = message.get(TEXT) or ""
+            if not text or text.startswith("/"):  # button payloads are not user words
+                continue
+            hits, cleared = self.detector.analyse(text)
+            kinds = list(dict.fromkeys(h.kind for h in hits))
+            predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY, "")
+            if kinds:
+                self._set_crisis(message, kinds)
+            elif predicted.startswith("crisis_") and cleared:
+                self._demote(message)
+        return messages
+
+    @staticmethod
+    def _set_crisis(message: Message, kinds: list[str]) -> None:
+        intent = {INTENT_NAME_KEY: INTENT_FOR[kinds[0]], "confidence": 1.0}
+        ranking = [i for i in message.get(INTENT_RANKING_KEY) or []
+                   if i.get(INTENT_NAME_KEY) != intent[INTENT_NAME_KEY]]
+        message.set(INTENT, intent, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+        entities = list(message.get(ENTITIES) or [])
+        entities += [{"entity": "crisis_type", "value": kind, "extractor": "SafetyOverride",
+                      "confidence_entity": 1.0} for kind in kinds]
+        message.set(ENTITIES, entities, add_to_output=True)
+
+    @staticmethod
+    def _demote(message: Message) -> None:
+        ranking = [i for i in message.get(INTENT_RANKING_KEY) or []
+                   if not i.get(INTENT_NAME_KEY, "").startswith("crisis_")
+                   and i.get(INTENT_NAME_KEY) != "nlu_fallback"]
+        if not ranking:
+            return
+        message.set(INTENT, dict(ranking[0]), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
