@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import (
+    ActiveLoop,
+    ConversationPaused,
+    EventType,
+    SlotSet,
+    UserUtteranceReverted,
+)
 from rasa_sdk.executor import CollectingDispatcher
 
 import knowledge
+from bot import handoff
+from bot.audience import audience_of
 from bot.settings import Settings
 from knowledge.helplines import default_helplines
 
@@ -16,6 +24,8 @@ SETTINGS = Settings.from_env()
 KB = knowledge.default_kb()
 HELPLINES = default_helplines()
 HOSPICE_WORDS = ("hospice",)
+CARER_ENTRIES = ("caregiver_support", "respite_care")  # offered to caregivers
+MAX_BUTTONS = 4
 CRISIS_KIND_FOR_INTENT = {"crisis_suicide": "suicide", "crisis_emergency": "emergency",
                           "crisis_abuse": "abuse"}
 SOMETHING_ELSE = knowledge.Button("Something else", "/out_of_scope")
@@ -33,6 +43,30 @@ def _reader(tracker: Tracker) -> tuple[str, str]:
     language = tracker.get_slot("language") or SETTINGS.language
     region = tracker.get_slot("region") or SETTINGS.default_region
     return language, region
+
+
+def _offer_carer_support(reply: knowledge.Reply, entry_id: str, language: str) -> knowledge.Reply:
+    """Caregivers are offered support for themselves too (one button, if not there yet)."""
+    offered = {b.payload for b in reply.buttons}
+    for carer_id in CARER_ENTRIES:
+        payload = knowledge.faq_payload(carer_id)
+        if carer_id == entry_id or payload in offered or carer_id not in KB:
+            continue
+        button = knowledge.Button(KB.entries[carer_id].label(language), payload)
+        return knowledge.Reply(reply.text, [*reply.buttons[: MAX_BUTTONS - 1], button])
+    return reply
+
+
+def _human_contact() -> str | None:
+    """The deployment's staff line, if it has one."""
+    if not SETTINGS.handoff_phone:
+        return None
+    hours = f" ({SETTINGS.handoff_hours})" if SETTINGS.handoff_hours else ""
+    return f"You can talk to a person from our team: call {SETTINGS.handoff_phone}{hours}."
+
+
+def _can_hand_off() -> bool:
+    return bool(SETTINGS.handoff_phone or SETTINGS.handoff_webhook_url)
 
 
 def _send(dispatcher: CollectingDispatcher, reply: knowledge.Reply) -> None:
@@ -77,8 +111,15 @@ class ActionAnswerFaq(Action):
             )
             return []
         language, region = _reader(tracker)
-        _send(dispatcher, knowledge.render(KB, entry, language, region, more=more))
-        return [SlotSet("last_faq_id", entry.id)]
+        events: list[EventType] = [SlotSet("last_faq_id", entry.id)]
+        audience = audience_of(message.get("text")) or tracker.get_slot("audience")
+        if audience and audience != tracker.get_slot("audience"):
+            events.append(SlotSet("audience", audience))
+        reply = knowledge.render(KB, entry, language, region, more=more)
+        if audience == "caregiver":
+            reply = _offer_carer_support(reply, entry.id, language)
+        _send(dispatcher, reply)
+        return events
 
 
 class ActionSetRegion(Action):
@@ -158,9 +199,9 @@ class ActionCrisisResponse(Action):
             kinds = [CRISIS_KIND_FOR_INTENT[intent]]
         language, region = _reader(tracker)
         in_hospice = any(w in (message.get("text") or "").lower() for w in HOSPICE_WORDS)
-        dispatcher.utter_message(
-            text=HELPLINES.crisis_reply(kinds or ["emergency"], language, region, in_hospice)
-        )
+        text = HELPLINES.crisis_reply(kinds or ["emergency"], language, region, in_hospice)
+        contact = _human_contact()
+        dispatcher.utter_message(text=f"{text}\n\n{contact}" if contact else text)
         return [ActiveLoop(None)] if tracker.active_loop_name else []
 
 
@@ -182,3 +223,63 @@ class ActionMedicalAdvice(Action):
         text = HELPLINES.medical_advice_reply(language, region)
         _send(dispatcher, knowledge.Reply(text, buttons))
         return []
+
+
+class ActionHumanHandoff(Action):
+    """Offer a person: the staff line, and where a webhook is set, hand over and pause."""
+
+    def name(self) -> str:
+        return "action_human_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        _, region = _reader(tracker)
+        emergency = HELPLINES.numbers[region]["emergency"]["label"]
+        contact = _human_contact()
+        if SETTINGS.handoff_webhook_url:
+            reference = handoff.new_reference()
+            payload = handoff.summarise(tracker.events, region, reference)
+            payload["conversation_id"] = tracker.sender_id
+            delivered = await handoff.notify(
+                SETTINGS.handoff_webhook_url, payload, SETTINGS.handoff_webhook_token
+            )
+            if delivered:
+                when = f" ({SETTINGS.handoff_hours})" if SETTINGS.handoff_hours else ""
+                dispatcher.utter_message(text=(
+                    f"I've asked a person from our team to take over. Your reference is "
+                    f"{reference}. They will answer you here{when}. Until then I'll stay quiet: "
+                    f"this chat is paused for me. In an emergency, call {emergency}."
+                ))
+                return [ConversationPaused()]
+            dispatcher.utter_message(text=(
+                "Sorry, I couldn't reach our team just now. "
+                + (contact or f"Please call your doctor, nurse or GP. In an emergency, call "
+                   f"{emergency}.")
+            ))
+            return []
+        dispatcher.utter_message(text=contact or (
+            "I'm sorry, this service doesn't have a team you can talk to here. Your doctor, "
+            f"nurse or GP can help. In an emergency, call {emergency}."
+        ))
+        return []
+
+
+class ActionDefaultFallback(Action):
+    """After two misses in a row: say so kindly, and offer a person if the service has one."""
+
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = "I'm sorry, I still don't understand. I may not know about this."
+        buttons = []
+        if _can_hand_off():
+            buttons.append({"title": "Talk to a person", "payload": "/human_handoff"})
+            text += " Would you like to talk to a person?"
+        else:
+            text += " Your doctor, nurse or GP can help with questions about your care."
+        dispatcher.utter_message(text=text, buttons=buttons)
+        return [UserUtteranceReverted()]

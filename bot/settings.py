@@ -28,6 +28,11 @@ def _port(name: str, default: int) -> int:
     return port
 
 
+def _optional(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a deployment can change without touching code."""
@@ -39,6 +44,11 @@ class Settings:
     actions_port: int = 5055
     var_dir: Path = ROOT / "var"
     models_dir: Path = ROOT / "models"
+    handoff_phone: str | None = None          # the deployment's human contact, if any
+    handoff_hours: str | None = None
+    handoff_webhook_url: str | None = None    # staff side: receives a summary, then resumes
+    handoff_webhook_token: str | None = None  # secret: no default
+    rasa_api_token: str | None = None         # secret: Rasa's HTTP API is off without it
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +66,9 @@ class Settings:
             actions_port=_port("NAVIGATOR_ACTIONS_PORT", 5055),
             var_dir=Path(os.environ.get("NAVIGATOR_VAR_DIR", ROOT / "var")),
             models_dir=Path(os.environ.get("NAVIGATOR_MODELS_DIR", ROOT / "models")),
+            handoff_phone=_optional("NAVIGATOR_HANDOFF_PHONE"),
+            handoff_hours=_optional("NAVIGATOR_HANDOFF_HOURS"),
+            handoff_webhook_url=_optional("NAVIGATOR_HANDOFF_WEBHOOK_URL"),
+            handoff_webhook_token=_optional("NAVIGATOR_HANDOFF_WEBHOOK_TOKEN"),
+            rasa_api_token=_optional("NAVIGATOR_RASA_API_TOKEN"),
         )

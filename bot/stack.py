@@ -106,10 +106,12 @@ def start(
     tracker_db: Path | None = None,
     log_dir: Path | None = None,
     timeout: float = 180.0,
+    api_token: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Stack:
     """Start both servers and wait until they answer. Logs go to the console or ``log_dir``."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    env = rasa_env()
+    env = {**rasa_env(), **(extra_env or {})}
     env["SANIC_HOST"] = host  # rasa-sdk binds to SANIC_HOST (default 0.0.0.0)
     endpoints = var_dir / "endpoints.run.yml"
     actions_url = f"http://{host}:{actions_port}/webhook"
@@ -129,11 +131,14 @@ def start(
             "actions",
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
         )
+        # Rasa's HTTP API (used by staff to resume a handed-off conversation) is only
+        # switched on with a token; without one only the channels answer.
+        api = ["--enable-api", "--auth-token", api_token] if api_token else []
         procs["Rasa"] = spawn(
             "rasa",
             [*rasa_command(), "run", "--model", str(model), "--interface", host,
              "--port", str(rasa_port), "--endpoints", str(endpoints),
-             "--credentials", str(ROOT / "credentials.yml")],
+             "--credentials", str(ROOT / "credentials.yml"), *api],
         )
         _wait_http(f"http://{host}:{actions_port}/health", procs, timeout)
         _wait_http(f"http://{host}:{rasa_port}/", procs, timeout)

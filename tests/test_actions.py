@@ -198,3 +198,29 @@ def test_medical_advice_is_declined_kindly_with_who_to_ask(
     assert not re.search(r"\d+\s?(mg|ml|mcg)\b", text)
     assert knowledge.faq_payload("pain_relief_possible") in {b["payload"] for b in
                                                             messages[0]["buttons"]}
+
+
+def test_caregivers_are_offered_support_for_themselves(kb: knowledge.KnowledgeBase) -> None:
+    messages, events = _run(ActionAnswerFaq(), _message(
+        "faq", "my mum has copd, what can palliative care do for her?", [("pc_copd", 0.9)]))
+    titles = [b["title"] for b in messages[0]["buttons"]]
+    assert kb.get("caregiver_support").label("en") in titles
+    assert SlotSet("audience", "caregiver") in events
+
+
+def test_patients_are_not_offered_carer_support(kb: knowledge.KnowledgeBase) -> None:
+    messages, events = _run(ActionAnswerFaq(), _message(
+        "faq", "I have COPD, what can palliative care do for me?", [("pc_copd", 0.9)]))
+    titles = [b["title"] for b in messages[0]["buttons"]]
+    assert kb.get("caregiver_support").label("en") not in titles
+    assert SlotSet("audience", "patient") in events
+
+
+@pytest.mark.parametrize(("text", "audience"), [
+    ("my husband has MS", "caregiver"), ("I'm his carer", "caregiver"),
+    ("I was diagnosed last month", "patient"), ("what is hospice?", None),
+])
+def test_audience_is_read_from_what_people_say(text: str, audience: str | None) -> None:
+    from bot.audience import audience_of
+
+    assert audience_of(text) == audience
