@@ -18,16 +18,13 @@ import knowledge
 from bot import handoff
 from bot.audience import audience_of
 from bot.settings import Settings
-from knowledge.helplines import default_helplines
+from knowledge.helplines import CRISIS_KIND_FOR_INTENT, default_helplines
 
 SETTINGS = Settings.from_env()
 KB = knowledge.default_kb()
 HELPLINES = default_helplines()
-HOSPICE_WORDS = ("hospice",)
 CARER_ENTRIES = ("caregiver_support", "respite_care")  # offered to caregivers
 MAX_BUTTONS = 4
-CRISIS_KIND_FOR_INTENT = {"crisis_suicide": "suicide", "crisis_emergency": "emergency",
-                          "crisis_abuse": "abuse"}
 SOMETHING_ELSE = knowledge.Button("Something else", "/out_of_scope")
 # Intents (other than faq) that the fallback may offer as a guess, with their button label.
 OFFERABLE_INTENTS = {"what_can_you_do": "What can you help with?", "set_region": "Change country"}
@@ -198,7 +195,7 @@ class ActionCrisisResponse(Action):
         if not kinds and intent in CRISIS_KIND_FOR_INTENT:
             kinds = [CRISIS_KIND_FOR_INTENT[intent]]
         language, region = _reader(tracker)
-        in_hospice = any(w in (message.get("text") or "").lower() for w in HOSPICE_WORDS)
+        in_hospice = "hospice" in (message.get("text") or "").lower()
         text = HELPLINES.crisis_reply(kinds or ["emergency"], language, region, in_hospice)
         contact = _human_contact()
         dispatcher.utter_message(text=f"{text}\n\n{contact}" if contact else text)

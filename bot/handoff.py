@@ -52,9 +52,11 @@ def summarise(events: Iterable[Mapping[str, Any]], region: str, reference: str) 
         intent = (parse.get("intent") or {}).get("name") or ""
         if intent.startswith("crisis_"):
             crisis.append(intent.removeprefix("crisis_"))
+        chosen = [e.get("value") for e in parse.get("entities") or []
+                  if e.get("entity") == "faq_id"]  # a button the person pressed
         selected = (parse.get("response_selector") or {}).get("faq", {}).get("response", {})
         key = selected.get("intent_response_key") if intent == "faq" else None
-        topic = key.removeprefix("faq/") if key else intent
+        topic = chosen[0] if chosen else key.removeprefix("faq/") if key else intent
         if topic and topic not in topics and topic not in {"human_handoff", "nlu_fallback"}:
             topics.append(topic)
         if event.get("text") and not str(event["text"]).startswith("/"):

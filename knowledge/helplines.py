@@ -11,6 +11,9 @@ import yaml
 
 HELPLINES_FILE = Path(__file__).parent / "helplines.yml"
 CRISIS_ORDER = ("emergency", "overdose", "suicide", "abuse")
+# The crisis intents and the reply each gets (an overdose is routed as an emergency).
+CRISIS_KIND_FOR_INTENT = {"crisis_suicide": "suicide", "crisis_emergency": "emergency",
+                          "crisis_abuse": "abuse"}
 
 
 @dataclass(frozen=True)

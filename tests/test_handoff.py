@@ -43,15 +43,18 @@ def test_summary_lists_topics_and_crisis_flags_not_peoples_words() -> None:
          "parse_data": {"intent": {"name": "faq"}, "response_selector": {"faq": {"response": {
              "intent_response_key": "faq/hospice_costs"}}}}},
         {"event": "bot", "text": "..."},
+        {"event": "user", "text": '/faq{"faq_id":"respite_care"}',
+         "parse_data": {"intent": {"name": "faq"},
+                        "entities": [{"entity": "faq_id", "value": "respite_care"}]}},
         {"event": "user", "text": "i want to end my life",
          "parse_data": {"intent": {"name": "crisis_suicide"}}},
         {"event": "user", "text": "talk to a person, my email is x@y.com",
          "parse_data": {"intent": {"name": "human_handoff"}}},
     ]
     summary = handoff.summarise(events, "US", "PCN-ABCDEF")
-    assert summary["topics"] == ["hospice_costs", "crisis_suicide"]
+    assert summary["topics"] == ["hospice_costs", "respite_care", "crisis_suicide"]
     assert summary["crisis"] == ["suicide"]
-    assert summary["user_turns"] == 3
+    assert summary["user_turns"] == 4
     assert summary["last_message_redacted"] == "talk to a person, my email is [email]"
 
 
@@ -105,7 +108,7 @@ def test_handoff_posts_a_redacted_summary_pauses_and_staff_can_resume(
     servers: stack.Stack,
 ) -> None:
     sender = f"test-{uuid.uuid4().hex}"
-    _say(servers, sender, "what does hospice cost?")
+    _say(servers, sender, '/faq{"faq_id":"hospice_costs"}')  # pressed a topic button
     reply = _say(servers, sender, "I want to talk to a real person, ring me on 07700 900123")
     text = _text(reply)
     reference = re.search(r"PCN-[A-Z0-9]{6}", text).group(0)

@@ -116,8 +116,10 @@ def test_hospice_patients_are_reminded_of_the_24_hour_nurse_line() -> None:
 
 def _message(text: str, intent: str, ranking: list[str]) -> Message:
     message = Message(data={"text": text})
+    confidences = [0.9] + [0.1 / max(1, len(ranking) - 1)] * (len(ranking) - 1)
     message.set("intent", {"name": intent, "confidence": 0.9}, add_to_output=True)
-    message.set("intent_ranking", [{"name": n, "confidence": 0.5} for n in ranking],
+    message.set("intent_ranking", [{"name": n, "confidence": c}
+                                   for n, c in zip(ranking, confidences, strict=True)],
                 add_to_output=True)
     return message
 
@@ -145,3 +147,30 @@ def test_button_payloads_are_never_treated_as_crisis_words() -> None:
     [message] = SafetyOverride().process([message])
     assert message.get("intent")["name"] == "faq"
 
+
+
+def test_model_crisis_mass_routes_indirect_wording_unless_cleared() -> None:
+    def ranked(text: str) -> Message:
+        message = Message(data={"text": text})
+        ranking = [{"name": "crisis_suicide", "confidence": 0.4},
+                   {"name": "faq", "confidence": 0.35},
+                   {"name": "crisis_abuse", "confidence": 0.25}]
+        message.set("intent", dict(ranking[0]), add_to_output=True)
+        message.set("intent_ranking", ranking, add_to_output=True)
+        return message
+
+    indirect = ranked("once she's gone I've decided I'm going too")
+    negated = ranked("I'm not suicidal, I'm just so tired")
+    SafetyOverride({"model_threshold": 0.6}).process([indirect, negated])
+    assert indirect.get("intent")["name"] == "crisis_suicide"
+    assert negated.get("intent")["name"] == "faq"
+
+
+def test_a_weak_crisis_guess_of_the_model_is_not_enough() -> None:
+    message = Message(data={"text": "I'd kill for a full night's sleep"})
+    ranking = [{"name": "crisis_suicide", "confidence": 0.35},
+               {"name": "faq", "confidence": 0.3}, {"name": "greet", "confidence": 0.1}]
+    message.set("intent", dict(ranking[0]), add_to_output=True)
+    message.set("intent_ranking", ranking, add_to_output=True)
+    SafetyOverride({"model_threshold": 0.6}).process([message])
+    assert message.get("intent")["name"] == "faq"

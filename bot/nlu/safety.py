@@ -34,6 +34,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from spacy.matcher import Matcher
 
+from knowledge.helplines import CRISIS_KIND_FOR_INTENT
+
 PATTERNS_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "safety_patterns.yml"
 # The reply for the first class found wins the intent; every class found is passed on.
 PRIORITY = ("emergency", "overdose", "suicide", "abuse")
@@ -196,8 +198,10 @@ class SafetyOverride(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """No settings: the patterns live in knowledge/safety_patterns.yml."""
-        return {}
+        """The patterns live in knowledge/safety_patterns.yml; one threshold for the model."""
+        # The classifier's crisis intents together at least this likely also route to the
+        # crisis reply (see README, "Measured", for the recall / false-alarm trade-off).
+        return {"model_threshold": 0.6}
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -213,17 +217,19 @@ class SafetyOverride(GraphComponent):
         execution_context: ExecutionContext,
     ) -> SafetyOverride:
         """Create the component (nothing to train)."""
-        return cls()
+        return cls(config)
 
-    def __init__(self) -> None:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.detector = default_detector()
+        self.model_threshold = float((config or self.get_default_config())["model_threshold"])
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Crisis by the rules: set ``crisis_<class>`` and ``crisis_type`` entities.
 
-        The classifier may also predict a crisis intent (a second net for indirect wording);
-        that prediction stands unless the rules explicitly cleared the message (every crisis
-        phrase in it negated, excluded, quoted or in the past), then the next intent is used.
+        The classifier is a second net for indirect wording: when its crisis intents together
+        reach ``model_threshold``, the message is routed as a crisis too, unless the rules
+        explicitly cleared it (every crisis phrase in it negated, excluded, quoted or in the
+        past). Any other crisis guess of the classifier is replaced by its next intent.
         """
         for message in messages:
             text = message.get(TEXT) or ""
@@ -231,10 +237,15 @@ class SafetyOverride(GraphComponent):
                 continue
             hits, cleared = self.detector.analyse(text)
             kinds = list(dict.fromkeys(h.kind for h in hits))
-            predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY, "")
             if kinds:
                 self._set_crisis(message, kinds)
-            elif predicted.startswith("crisis_") and cleared:
+                continue
+            crisis = [i for i in message.get(INTENT_RANKING_KEY) or []
+                      if i.get(INTENT_NAME_KEY, "").startswith("crisis_")]
+            mass = sum(i["confidence"] for i in crisis)
+            if crisis and mass >= self.model_threshold and not cleared:
+                self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[crisis[0][INTENT_NAME_KEY]]])
+            elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY, "").startswith("crisis_"):
                 self._demote(message)
         return messages
 
