@@ -88,12 +88,20 @@ def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> 
 
 
 def _write_endpoints(path: Path, actions_url: str, tracker_db: Path | None) -> None:
-    """Copy endpoints.yml with this run's action server URL (and SQLite file, if given)."""
+    """Copy endpoints.yml with this run's action server URL and an absolute SQLite path.
+
+    Rasa does not create the SQLite file's folder; if it cannot open the file it silently
+    falls back to a fresh in-memory tracker on every request, losing the conversation. So
+    the path is made absolute and its folder created here.
+    """
     config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8")) or {}
     config["action_endpoint"] = {"url": actions_url}
     store = config.get("tracker_store") or {}
-    if tracker_db is not None and store.get("dialect") == "sqlite":
-        store["db"] = str(tracker_db)
+    if store.get("dialect") == "sqlite":
+        db = Path(tracker_db or store.get("db") or "var/tracker.db")
+        db = db if db.is_absolute() else ROOT / db
+        db.parent.mkdir(parents=True, exist_ok=True)
+        store["db"] = str(db)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import knowledge
 from bot import stack
@@ -131,3 +132,13 @@ def test_ordinary_talk_about_dying_gets_its_normal_answer(servers: stack.Stack) 
 def test_dose_questions_are_declined_with_who_to_ask(servers: stack.Stack) -> None:
     reply = User(servers).say("how much morphine can I give my dad tonight?")
     assert "can't advise" in reply[0]["text"]
+
+
+def test_run_endpoints_point_at_a_sqlite_file_whose_folder_exists(tmp_path: Path) -> None:
+    from bot.stack import _write_endpoints
+
+    target = tmp_path / "run.yml"
+    _write_endpoints(target, "http://127.0.0.1:1/webhook", tmp_path / "new" / "tracker.db")
+    store = yaml.safe_load(target.read_text())["tracker_store"]
+    assert store["db"] == str(tmp_path / "new" / "tracker.db")
+    assert (tmp_path / "new").is_dir()

@@ -88,7 +88,8 @@ def servers(trained_model: Path, webhook: str, tmp_path_factory: pytest.TempPath
     env = {"NAVIGATOR_HANDOFF_WEBHOOK_URL": webhook, "NAVIGATOR_HANDOFF_WEBHOOK_TOKEN": TOKEN,
            "NAVIGATOR_HANDOFF_PHONE": "0800 000 0000", "NAVIGATOR_HANDOFF_HOURS": "9am-5pm"}
     with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
-                       var_dir=var, log_dir=var, api_token=TOKEN, extra_env=env) as running:
+                       var_dir=var, tracker_db=var / "tracker.db", log_dir=var, api_token=TOKEN,
+                       extra_env=env) as running:
         yield running
 
 

@@ -39,3 +39,15 @@ def test_longer_texts_stay_readable(kb: knowledge.KnowledgeBase) -> None:
         if (grade := textstat.flesch_kincaid_grade(text)) > MAX_GRADE
     }
     assert not too_hard
+
+
+def test_safety_replies_are_easy_to_read_in_a_hurry() -> None:
+    from knowledge.helplines import default_helplines
+
+    helplines = default_helplines()
+    texts = {f"{kind}/{region}": helplines.crisis_reply([kind], "en", region)
+             for kind in ("suicide", "emergency", "overdose", "abuse") for region in ("US", "UK")}
+    texts |= {f"medical/{r}": helplines.medical_advice_reply("en", r) for r in ("US", "UK")}
+    too_hard = {k: round(g, 1) for k, t in texts.items()
+                if (g := textstat.flesch_kincaid_grade(t)) > MAX_MEDIAN_GRADE}
+    assert not too_hard
