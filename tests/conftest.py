@@ -38,3 +38,34 @@ def trained_model() -> Path:
     if not path.exists():
         pytest.fail(f"no model for the current training data ({path.name}): run `make model`")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server: NAVIGATOR_TEST_PG_URL, else a private one started here.
+
+    It is not optional: `make test` installs PostgreSQL (make system-deps) and a missing
+    server is a failure, not a skip.
+    """
+    from providers.pgserver import PostgresUnavailable, temporary_server
+
+    try:
+        with temporary_server() as url:
+            yield url
+    except PostgresUnavailable as err:
+        pytest.fail(str(err))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def directory_engine(request, tmp_path_factory):
+    """The real directory (bundled CMS hospice list) on SQLite and on PostgreSQL."""
+    from providers import bundled, db
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('directory') / 'directory.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = db.make_engine(url)
+    bundled.ensure_ready(engine, progress=False)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,184 @@
+"""The provider directory library on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from bot.settings import ROOT
+from providers import db, importer, search
+from providers.bundled import CMS_FILE
+from providers.geo import distance_miles, gazetteer
+
+GENERIC_HEADER = ["source_id", "name", "services", "address_line1", "city", "region",
+                  "postal_code", "country", "phone"]
+
+
+def _brute_force(lat: float, lon: float, miles: float) -> list[tuple[float, str]]:
+    """Every CMS hospice within `miles`, measured straight from the CSV and ZCTA file."""
+    gaz = gazetteer()
+    out = []
+    with CMS_FILE.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            place = gaz.zip(row["Zip Code"])
+            d = distance_miles(lat, lon, place.lat, place.lon)
+            if d <= miles:
+                out.append((d, row["CMS Certification Number (CCN)"]))
+    return sorted(out)
+
+
+def test_bundled_list_is_loaded_once(directory_engine):
+    with Session(directory_engine) as s:
+        assert search.coverage(s, "hospice", "US") == 4643
+        again = importer.import_file(s, CMS_FILE, "cms", progress=False)
+        assert (again.added, again.updated, again.unchanged, again.rejected) == (0, 0, 4643, 0)
+        assert search.coverage(s, "hospice") == 4643
+        assert search.coverage(s, "pain_management") == 0
+
+
+def test_nearest_hospice_to_a_real_zip(directory_engine):
+    place = gazetteer().resolve("36109")
+    with Session(directory_engine) as s:
+        result = search.search(s, place.lat, place.lon, "hospice")
+    assert result.hits[0].name == "BAPTIST HOSPICE"
+    assert result.hits[0].phone == "+13343955000"
+    expected = _brute_force(place.lat, place.lon, 25)
+    assert result.total == len(expected)
+    assert [h.source_id for h in result.hits] == [ccn for _, ccn in expected[:3]]
+
+
+def test_search_matches_brute_force_everywhere(directory_engine):
+    """At 40 random real ZIPs, the indexed search finds exactly what a full scan finds."""
+    gaz = gazetteer()
+    rng = random.Random(3)
+    zips = rng.sample(sorted(gaz.zcta), 40)
+    with Session(directory_engine) as s:
+        for z in zips:
+            place = gaz.zip(z)
+            expected = _brute_force(place.lat, place.lon, 25)
+            got = search.within(s, place.lat, place.lon, 25, "hospice")
+            assert [r.source_id for _, r in got] == [ccn for _, ccn in expected], z
+
+
+def test_paging_walks_the_list_without_repeats(directory_engine):
+    place = gazetteer().resolve("Tulsa, OK")
+    with Session(directory_engine) as s:
+        pages = [search.search(s, place.lat, place.lon, "hospice", limit=3, offset=o)
+                 for o in (0, 3, 6)]
+    names = [h.name for p in pages for h in p.hits]
+    assert len(names) == 9 and len(set(names)) == 9
+    distances = [h.distance_miles for p in pages for h in p.hits]
+    assert distances == sorted(distances)
+    assert pages[0].has_more and pages[0].total > 9
+
+
+def test_widens_when_nothing_is_near(directory_engine):
+    place = gazetteer().resolve("99723")  # Utqiagvik (Barrow), Alaska
+    with Session(directory_engine) as s:
+        result = search.search(s, place.lat, place.lon, "hospice")
+        assert result.hits == [] and result.radius_miles == 100 and result.widened_from == 25
+        remote = gazetteer().resolve("Alliance, NE")  # nearest hospice about 35 miles
+        result = search.search(s, remote.lat, remote.lon, "hospice")
+    assert result.widened_from == 25 and result.radius_miles == 50
+    assert result.hits and all(h.distance_miles > 25 for h in result.hits)
+
+
+def test_generic_import_pain_clinics_uk_and_rejects(directory_engine, tmp_path):
+    path = tmp_path / "clinics.csv"
+    rows = [
+        ["pc-1", "Lakeside Pain Clinic", "pain_management", "1 Main St", "Boise", "ID",
+         "83702", "US", "(208) 555-0100"],
+        ["pc-2", "Riverside Palliative Team", "palliative_care;pain_management", "", "Leeds",
+         "", "LS1 4DY", "GB", "0113 496 0000"],
+        ["pc-3", "No Zip Clinic", "pain_management", "", "", "", "", "US", ""],
+        ["pc-4", "Odd Service", "massage", "", "", "", "83702", "US", ""],
+        ["pc-1", "Lakeside Pain Clinic again", "pain_management", "", "", "", "83702", "US",
+         ""],
+    ]
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([GENERIC_HEADER, *rows])
+    with Session(directory_engine) as s:
+        summary = importer.import_file(s, path, "generic", source="test_clinics",
+                                       report_dir=tmp_path, progress=False)
+        assert (summary.added, summary.rejected) == (2, 3)
+        report = list(csv.DictReader(summary.report_path.open()))
+        reasons = {r["line"]: r["reason"] for r in report}
+        assert "not a US ZIP" in reasons["4"] and "services must be" in reasons["5"]
+        assert "appears twice" in reasons["6"]
+
+        boise = gazetteer().resolve("Boise")
+        hits = search.search(s, boise.lat, boise.lon, "pain_management").hits
+        assert [h.name for h in hits] == ["Lakeside Pain Clinic"]
+        assert hits[0].phone == "+12085550100"
+        assert search.search(s, boise.lat, boise.lon, "hospice").hits[0].name != hits[0].name
+        leeds = gazetteer().resolve("Leeds")
+        uk = search.search(s, leeds.lat, leeds.lon, "palliative_care").hits
+        assert [h.name for h in uk] == ["Riverside Palliative Team"]
+        assert uk[0].phone == "+441134960000"
+
+        # Re-running with one change updates that row and duplicates nothing.
+        rows[0][1] = "Lakeside Pain & Spine Clinic"
+        with path.open("w", newline="") as fh:
+            csv.writer(fh).writerows([GENERIC_HEADER, *rows[:2]])
+        again = importer.import_file(s, path, "generic", source="test_clinics",
+                                     report_dir=tmp_path, progress=False)
+        assert (again.added, again.updated, again.unchanged, again.rejected) == (0, 1, 1, 0)
+        count = s.execute(text("SELECT COUNT(*) FROM providers WHERE source = 'test_clinics'"))
+        assert count.scalar() == 2
+        s.execute(text("DELETE FROM providers WHERE source = 'test_clinics'"))
+        s.commit()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"name,phone\nX,1\n", "lacks the column(s) source_id, services, postal_code"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+    ],
+)
+def test_unusable_files_get_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    db.upgrade(engine)
+    with Session(engine) as s, pytest.raises(importer.ImportFileError, match=re.escape(message)):
+        importer.import_file(s, path, "generic", source="x1", progress=False)
+
+
+def test_command_line_import_and_errors(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    ok = subprocess.run([sys.executable, "-m", "providers", "--db", url, "import", "cms"],
+                        capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert "4643 added, 0 updated, 0 unchanged, 0 rejected" in ok.stdout
+    assert "importing" in ok.stderr  # the progress bar
+    bad = subprocess.run([sys.executable, "-m", "providers", "--db", url, "import", "generic",
+                          str(tmp_path / "missing.csv"), "--source", "abc"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_library_does_not_import_rasa():
+    code = ("import sys, providers.search, providers.importer, providers.geo, providers.db; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('rasa', 'rasa_sdk')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_migrations_run_down_and_up(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade(engine)
+    assert db.is_current(engine)
+    from alembic import command
+
+    command.downgrade(db.alembic_config(engine), "base")
+    assert not db.is_current(engine)
+    db.upgrade(engine)
+    assert db.is_current(engine)
