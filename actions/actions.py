@@ -231,6 +231,10 @@ class ActionHumanHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        events = await self._offer(dispatcher, tracker)
+        return [ActiveLoop(None), *events] if tracker.active_loop_name else events
+
+    async def _offer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         _, region = _reader(tracker)
         emergency = HELPLINES.numbers[region]["emergency"]["label"]
         contact = _human_contact()

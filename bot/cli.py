@@ -35,6 +35,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             model_file, host=settings.host, rasa_port=settings.rasa_port,
             actions_port=settings.actions_port, var_dir=settings.var_dir,
             tracker_db=settings.var_dir / "tracker.db", api_token=settings.rasa_api_token,
+            directory_url=settings.directory,
         )
     except stack.StackError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -49,6 +49,12 @@ class Settings:
     handoff_webhook_url: str | None = None    # staff side: receives a summary, then resumes
     handoff_webhook_token: str | None = None  # secret: no default
     rasa_api_token: str | None = None         # secret: Rasa's HTTP API is off without it
+    directory_url: str | None = None          # provider directory; None: var/directory.db
+
+    @property
+    def directory(self) -> str:
+        """The provider directory's database URL (a SQLite file under var/ by default)."""
+        return self.directory_url or f"sqlite:///{(self.var_dir / 'directory.db').resolve()}"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,4 +77,5 @@ class Settings:
             handoff_webhook_url=_optional("NAVIGATOR_HANDOFF_WEBHOOK_URL"),
             handoff_webhook_token=_optional("NAVIGATOR_HANDOFF_WEBHOOK_TOKEN"),
             rasa_api_token=_optional("NAVIGATOR_RASA_API_TOKEN"),
+            directory_url=_optional("NAVIGATOR_DIRECTORY_URL"),
         )

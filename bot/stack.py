@@ -105,6 +105,19 @@ def _write_endpoints(path: Path, actions_url: str, tracker_db: Path | None) -> N
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
+def prepare_directory(url: str, var_dir: Path) -> None:
+    """Migrate the directory; on first start import the bundled CMS hospice list."""
+    from providers import bundled, db
+
+    engine = db.make_engine(url)
+    try:
+        summary = bundled.ensure_ready(engine, report_dir=var_dir / "import-reports")
+    finally:
+        engine.dispose()
+    if summary:
+        print(f"provider directory: {summary}", flush=True)
+
+
 def start(
     model: Path,
     host: str = "127.0.0.1",
@@ -116,10 +129,17 @@ def start(
     timeout: float = 180.0,
     api_token: str | None = None,
     extra_env: dict[str, str] | None = None,
+    directory_url: str | None = None,
 ) -> Stack:
-    """Start both servers and wait until they answer. Logs go to the console or ``log_dir``."""
+    """Start both servers and wait until they answer. Logs go to the console or ``log_dir``.
+
+    The provider directory (``directory_url``, default a SQLite file in ``var_dir``) is
+    migrated first, and the bundled hospice list imported when it is empty.
+    """
     var_dir.mkdir(parents=True, exist_ok=True)
-    env = {**rasa_env(), **(extra_env or {})}
+    directory_url = directory_url or f"sqlite:///{(var_dir / 'directory.db').resolve()}"
+    prepare_directory(directory_url, var_dir)
+    env = {**rasa_env(), **(extra_env or {}), "NAVIGATOR_DIRECTORY_URL": directory_url}
     env["SANIC_HOST"] = host  # rasa-sdk binds to SANIC_HOST (default 0.0.0.0)
     endpoints = var_dir / "endpoints.run.yml"
     actions_url = f"http://{host}:{actions_port}/webhook"

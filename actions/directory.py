@@ -1,0 +1,256 @@
+"""Actions for finding services near a place. Thin: read slots, call `providers`, render with
+`knowledge.directory`. Database work runs in a worker thread, off the action server's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import re
+from dataclasses import asdict
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.settings import Settings
+from knowledge import directory as render
+from providers import db, search
+from providers.geo import LocationError, gazetteer
+from providers.services import SERVICES
+
+SETTINGS = Settings.from_env()
+PAGE = 3
+MAX_ATTEMPTS = 3  # wrong places in a row before the form gives up kindly
+DEFAULT_SERVICE = "hospice"
+REGION_OF_COUNTRY = {"US": "US", "GB": "UK"}
+UNAVAILABLE = ("Sorry, I can't search the list of services right now. Please try again in a "
+               "few minutes.")
+
+
+def _send(dispatcher: CollectingDispatcher, message: render.Message) -> None:
+    dispatcher.utter_message(
+        text=message.text,
+        buttons=[{"title": t, "payload": p} for t, p in message.buttons],
+        json_message={"cards": message.cards} if message.cards else None,
+    )
+
+
+def _language(tracker: Tracker) -> str:
+    return tracker.get_slot("language") or SETTINGS.language
+
+
+def _service(tracker: Tracker) -> str:
+    value = tracker.get_slot("service")
+    return value if value in SERVICES else DEFAULT_SERVICE
+
+
+async def _in_db(fn, *args: Any) -> Any:  # noqa: ANN001
+    """Run fn(session, *args) on the directory in a worker thread."""
+
+    def work() -> Any:
+        with db.session_factory(SETTINGS.directory)() as session:
+            return fn(session, *args)
+
+    return await asyncio.to_thread(work)
+
+
+class ActionAskLocation(Action):
+    """The form's question: where should I look?"""
+
+    def name(self) -> str:
+        return "action_ask_location"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        # After a place was not understood, the validator's reply already asked again.
+        if not tracker.get_slot("location_attempts"):
+            dispatcher.utter_message(text=render.texts(_language(tracker))["ask_location"])
+        return []
+
+
+class ValidateProviderSearchForm(FormValidationAction):
+    """Turns what people type into a place, or re-asks saying exactly what was wrong."""
+
+    def name(self) -> str:
+        return "validate_provider_search_form"
+
+    def validate_location(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                          domain: DomainDict) -> dict[str, Any]:
+        language = _language(tracker)
+        prefer = "GB" if tracker.get_slot("region") == "UK" else "US"
+        try:
+            place = gazetteer().resolve(str(value or ""), prefer_country=prefer)
+        except LocationError as err:
+            attempts = int(tracker.get_slot("location_attempts") or 0) + 1
+            if attempts >= MAX_ATTEMPTS:
+                dispatcher.utter_message(text=render.texts(language)["errors"]["gave_up"])
+                return {"location": str(value)[:80], "place": None, "location_attempts": 0}
+            _send(dispatcher, render.location_error(err.reason, err.text, err.candidates,
+                                                    language))
+            return {"location": None, "location_attempts": attempts}
+        slots: dict[str, Any] = {"location": place.label, "place": asdict(place),
+                                 "location_attempts": 0}
+        region = REGION_OF_COUNTRY.get(place.country)
+        if region and region != (tracker.get_slot("region") or SETTINGS.default_region):
+            slots["region"] = region
+        return slots
+
+
+def _run_search(session, place: dict, service: str, radius: int, offset: int,  # noqa: ANN001
+                widen: bool) -> tuple[int, search.SearchResult | None]:
+    available = search.coverage(session, service, place["country"])
+    if not available:
+        return 0, None
+    result = search.search(session, place["lat"], place["lon"], service, radius_miles=radius,
+                           limit=PAGE, offset=offset,
+                           widen=search.WIDENING_MILES if widen else ())
+    return available, result
+
+
+async def _search_and_reply(dispatcher: CollectingDispatcher, tracker: Tracker, place: dict,
+                            service: str, radius: int, offset: int, widen: bool,
+                            shown: list[int]) -> list[EventType]:
+    language = _language(tracker)
+    region = REGION_OF_COUNTRY.get(place["country"], "US")
+    try:
+        available, result = await _in_db(_run_search, place, service, radius, offset, widen)
+    except SQLAlchemyError:
+        dispatcher.utter_message(text=UNAVAILABLE)
+        return []
+    if result is None:
+        _send(dispatcher, render.no_data(service, region, language))
+        return [SlotSet("search", None)]
+    state = {"place": place, "service": service, "radius": result.radius_miles,
+             "offset": result.offset, "total": result.total,
+             "shown": [*shown, *(h.id for h in result.hits)]}
+    if not result.hits:
+        source = "cms_hospice" if service == "hospice" and region == "US" else "default"
+        _send(dispatcher, render.nothing_near(service, place["label"], result.radius_miles,
+                                              region, source, language))
+        return [SlotSet("search", state)]
+    _send(dispatcher, render.results(result, service, place["label"], language))
+    return [SlotSet("search", state)]
+
+
+class ActionSearchProviders(Action):
+    """Search near the place the form found, for the service asked (hospice by default)."""
+
+    def name(self) -> str:
+        return "action_search_providers"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        place = tracker.get_slot("place")
+        if not place:  # the form gave up on the place and has said so
+            return []
+        return await _search_and_reply(dispatcher, tracker, place, _service(tracker),
+                                       search.WIDENING_MILES[0], 0, True, [])
+
+
+class ActionProviderMore(Action):
+    """The next page of the last search."""
+
+    def name(self) -> str:
+        return "action_provider_more"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        state = tracker.get_slot("search")
+        t = render.texts(_language(tracker))
+        if not state:
+            dispatcher.utter_message(text=t["no_search_yet"])
+            return []
+        offset = state["offset"] + PAGE
+        if offset >= state["total"]:
+            buttons = ([{"title": t["buttons"]["widen"], "payload": "/provider_widen"}]
+                       if state["radius"] < search.WIDENING_MILES[-1] else [])
+            dispatcher.utter_message(text=t["no_more"].format(
+                radius=state["radius"], place=state["place"]["label"]), buttons=buttons)
+            return []
+        return await _search_and_reply(dispatcher, tracker, state["place"], state["service"],
+                                       state["radius"], offset, False, state["shown"])
+
+
+class ActionProviderWiden(Action):
+    """Search again with the next larger radius."""
+
+    def name(self) -> str:
+        return "action_provider_widen"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        state = tracker.get_slot("search")
+        language = _language(tracker)
+        t = render.texts(language)
+        if not state:
+            dispatcher.utter_message(text=t["no_search_yet"])
+            return []
+        larger = [r for r in search.WIDENING_MILES if r > state["radius"]]
+        if not larger:
+            region = REGION_OF_COUNTRY.get(state["place"]["country"], "US")
+            text, url = render.signpost(state["service"], region, language)
+            dispatcher.utter_message(text=t["widest"].format(
+                radius=state["radius"], place=state["place"]["label"]) + f"\n\n{text}\n{url}")
+            return []
+        return await _search_and_reply(dispatcher, tracker, state["place"], state["service"],
+                                       larger[0], 0, False, [])
+
+
+def _pick(text: str, ordinal: Any, names: list[str]) -> int | None:
+    """Index into the shown list from 'the second one' or from a name ('Baptist Hospice')."""
+    if ordinal is not None:
+        try:
+            n = int(ordinal)
+        except (TypeError, ValueError):
+            return None
+        if n == -1:
+            return len(names) - 1
+        return n - 1 if 1 <= n <= len(names) else None
+    words = set(re.findall(r"[a-z]{3,}", text.lower())) - {"hospice", "more", "about", "tell",
+                                                            "the", "call", "details", "care"}
+    if not words:
+        return None
+    scores = []
+    for i, name in enumerate(names):
+        name_words = set(re.findall(r"[a-z]{3,}", name.lower()))
+        overlap = len(words & name_words)
+        ratio = difflib.SequenceMatcher(None, " ".join(sorted(words)),
+                                        " ".join(sorted(name_words))).ratio()
+        scores.append((overlap, ratio, -i))
+    best = max(scores)
+    return -best[2] if best[0] > 0 else None
+
+
+class ActionProviderDetail(Action):
+    """'Call the second one', 'more about Baptist Hospice': one shown provider in full."""
+
+    def name(self) -> str:
+        return "action_provider_detail"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        state = tracker.get_slot("search")
+        language = _language(tracker)
+        t = render.texts(language)
+        if not state or not state.get("shown"):
+            dispatcher.utter_message(text=t["no_search_yet"])
+            return []
+        place = state["place"]
+        try:
+            hits = await _in_db(lambda s: [search.get(s, pid, place["lat"], place["lon"])
+                                           for pid in state["shown"]])
+        except SQLAlchemyError:
+            dispatcher.utter_message(text=UNAVAILABLE)
+            return []
+        hits = [h for h in hits if h is not None]
+        ordinal = next(tracker.get_latest_entity_values("ordinal"), None)
+        index = _pick(tracker.latest_message.get("text") or "", ordinal, [h.name for h in hits])
+        if index is None:
+            dispatcher.utter_message(text=t["which_one"])
+            return []
+        _send(dispatcher, render.detail(hits[index], place["label"], language))
+        return []
+

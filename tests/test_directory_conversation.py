@@ -1,0 +1,131 @@
+"""Finding services over the REST channel, with the real Rasa server, action server and
+directory database (SQLite file imported from the bundled CMS list on first start)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import stack
+from knowledge.directory import nice_case
+from providers.bundled import CMS_FILE
+from providers.geo import distance_miles, gazetteer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Stack]:
+    var = tmp_path_factory.mktemp("var")
+    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+                       var_dir=var, tracker_db=var / "tracker.db", log_dir=var) as running:
+        yield running
+
+
+class User:
+    """One person chatting over the REST channel; replies joined into one text."""
+
+    def __init__(self, servers: stack.Stack) -> None:
+        self.url = servers.rest_url
+        self.id = f"test-{uuid.uuid4().hex}"
+        self.last: list[dict[str, Any]] = []
+
+    def say(self, text: str) -> str:
+        body = json.dumps({"sender": self.id, "message": text}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            self.last = json.loads(response.read())
+        return "\n".join(m.get("text") or "" for m in self.last)
+
+    def buttons(self) -> dict[str, str]:
+        return {b["title"]: b["payload"] for m in self.last for b in m.get("buttons") or []}
+
+
+def _nearest_hospices(zip_code: str) -> list[dict[str, str]]:
+    """The CMS rows sorted by distance from a ZIP, measured straight from the files."""
+    gaz = gazetteer()
+    here = gaz.zip(zip_code)
+    with CMS_FILE.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        there = gaz.zip(row["Zip Code"])
+        row["miles"] = distance_miles(here.lat, here.lon, there.lat, there.lon)
+    return sorted(rows, key=lambda r: (r["miles"], r["CMS Certification Number (CCN)"]))
+
+
+def test_hospices_near_a_real_zip_name_the_nearest_facility(servers):
+    nearest = _nearest_hospices("60614")
+    user = User(servers)
+    reply = user.say("find hospice care near 60614")
+    first = nice_case(nearest[0]["Facility Name"])
+    assert f"1. {first}, " in reply
+    digits = "".join(c for c in nearest[0]["PhoneNumber"] if c.isdigit())
+    assert f"tel:+1{digits}" in reply
+    assert "Medicare's list of certified hospices" in reply
+    assert "Show more" in user.buttons()
+
+    more = user.say("show more")
+    assert f"4. {nice_case(nearest[3]['Facility Name'])}, " in more
+    second = user.say("call the second one")
+    assert second.startswith(nice_case(nearest[1]["Facility Name"]))
+    assert "tel:+1" in second
+
+
+def test_near_me_asks_where_and_reasks_on_bad_input(servers):
+    user = User(servers)
+    assert "Where should I look?" in user.say("is there a pain clinic near me")
+    bad = user.say("6061")
+    assert "doesn't look like a ZIP code" in bad and "Where should I look?" not in bad
+    assert "more than one Springfield" in user.say("Springfield")
+    payload = user.buttons()["Springfield, IL"]
+    honest = user.say(payload)
+    assert honest.startswith("I don't have a list of pain clinics in the US yet")
+    assert "\n1. " not in honest
+
+
+def test_uk_place_gets_an_honest_answer_and_the_uk_route(servers):
+    reply = User(servers).say("are there any hospices in Leeds")
+    assert reply.startswith("I don't have a list of hospices in the UK yet")
+    assert "Hospice UK" in reply and "https://www.hospiceuk.org/" in reply
+
+
+def test_a_crisis_in_the_middle_of_a_search_wins_and_the_search_ends(servers):
+    user = User(servers)
+    assert "Where should I look?" in user.say("find a hospice for my mom")
+    crisis = user.say("I don't want to live anymore")
+    assert "988" in crisis and "Hospices near" not in crisis
+    # The form is over: a place now starts a fresh search instead of being an answer to it.
+    assert "Hospices near 36109" in user.say("36109")
+
+
+def test_a_question_while_asked_where_is_answered_then_asked_again(servers):
+    user = User(servers)
+    user.say("find a hospice near me")
+    reply = user.say("does medicare pay for hospice?")
+    assert "Source:" in reply and "Where should I look?" in reply
+    assert "Hospices near 83702 (Boise, ID)" in user.say("83702")
+
+
+def test_nowhere_near_says_so_and_points_to_care_compare(servers):
+    user = User(servers)
+    reply = user.say("hospice near 99723")
+    assert "couldn't find any hospices within 100 miles of 99723" in reply
+    assert "https://www.medicare.gov/care-compare/" in reply
+    assert "as far as I search" in user.say("widen the search")
+
+
+def test_about_the_data_carries_the_os_attribution(servers):
+    reply = User(servers).say("where does your information come from?")
+    assert "Contains OS data © Crown copyright and database right" in reply
