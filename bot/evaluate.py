@@ -2,8 +2,9 @@
 
 1. Accuracy on tests/data/heldout_realworld.yml: real people's questions from public pages,
    never used for training, through the whole trained NLU pipeline (fallbacks included).
-2. Crisis recall and false alarms on the labelled safety sets (rules alone, whole pipeline).
-3. Cross-validation on the training data (intent and FAQ-entry accuracy and F1).
+2. Provider-search messages (tests/data/heldout_provider.yml): intent, place, service.
+3. Crisis recall and false alarms on the labelled safety sets (rules alone, whole pipeline).
+4. Cross-validation on the training data (intent and FAQ-entry accuracy and F1).
 """
 
 from __future__ import annotations
@@ -204,6 +205,55 @@ def safety(model_file: Path) -> None:
                 print(f"    alarmed  {rows[i]['text'][:100]!r}")
 
 
+PROVIDER_SET = ROOT / "tests" / "data" / "heldout_provider.yml"
+PROVIDER_INTENTS = {"find_provider", "inform_location", "provider_more", "provider_widen",
+                    "provider_detail"}
+
+
+def provider_search(model_file: Path) -> None:
+    """Provider-search messages: intent, the place (as geocoded) and the service."""
+    from providers.geo import LocationError, gazetteer
+
+    if not PROVIDER_SET.exists():
+        return
+    rows = yaml.safe_load(PROVIDER_SET.read_text(encoding="utf-8"))["rows"]
+    parses, _ = asyncio.run(_parse_all(model_file, [r["text"] for r in rows]))
+    print(f"== provider search ({len(rows)} from {PROVIDER_SET.relative_to(ROOT)}) ==")
+    intent_ok = place_ok = place_n = service_ok = spurious = 0
+    misses = []
+    for row, parse in zip(rows, parses, strict=True):
+        intent = (parse.get("intent") or {}).get("name")
+        intent = intent if intent in PROVIDER_INTENTS else "other"
+        entities = {e["entity"]: e["value"] for e in parse.get("entities") or []}
+        place = None
+        if "location" in entities:
+            try:
+                place = gazetteer().resolve(str(entities["location"])).label
+            except LocationError as err:
+                place = f"<{err.reason}>"
+        ok_intent = intent == row["intent"]
+        intent_ok += ok_intent
+        if row.get("place"):
+            place_n += 1
+            place_ok += place == row["place"]
+        elif place and row["intent"] != "other":
+            spurious += 1
+        ok_service = entities.get("service") == row.get("service") or (
+            row["intent"] not in ("find_provider", "inform_location"))
+        service_ok += ok_service
+        if not ok_intent or (row.get("place") and place != row["place"]) or not ok_service:
+            misses.append((row, intent, place, entities.get("service")))
+    n = len(rows)
+    print(f"  intent right                       {intent_ok}/{n} = {intent_ok / n:.1%}")
+    print(f"  place right (rows naming a place)  {place_ok}/{place_n} = "
+          f"{place_ok / max(place_n, 1):.1%}")
+    print(f"  place found where none was given   {spurious}")
+    print(f"  service right                      {service_ok}/{n} = {service_ok / n:.1%}")
+    for row, intent, place, service in misses:
+        print(f"    {row['intent']:15s} -> {intent:15s} place {place!s:24s} service "
+              f"{service!s:15s} {row['text'][:60]!r}")
+
+
 def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     """Print every figure; return 0 (evaluation informs, it does not gate)."""
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
@@ -211,6 +261,7 @@ def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     out = settings.var_dir / "eval"
     model_file = model.ensure_model(settings.models_dir)
     heldout(model_file, out)
+    provider_search(model_file)
     safety(model_file)
     if not skip_cv:
         cross_validate(folds)

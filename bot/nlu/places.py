@@ -45,6 +45,23 @@ ORDINAL = re.compile(
     r"|\b(?:number|no\.?|#|option)\s*(one|two|three|four|five|[1-5])\b",
     re.IGNORECASE,
 )
+# Town names that are also everyday words: taken as places only when capitalised ("Reading").
+COMMON_WORDS = {
+    "home", "hope", "mission", "comfort", "welcome", "why", "deal", "march", "street", "wells",
+    "bath", "reading", "sale", "ware", "bury", "rest", "care", "health", "life", "love",
+    "paradise", "friendship", "harmony", "unity", "liberty", "independence", "mobile",
+    "normal", "pleasant", "faith", "grace", "joy", "peace", "eden", "center", "central",
+    "midway", "house", "hospital", "nursing", "clinic", "help", "mom", "early", "ideal",
+    "fairfield", "enterprise", "energy", "plain", "plains", "ogden", "bliss", "sweet home",
+    "social", "chance", "cash", "price", "money", "star", "loyal", "needles", "ranger",
+    "young", "brothers", "marriage", "orange", "sunrise", "sunset", "gray", "grey", "rose",
+    "bear", "beaver", "eagle", "buffalo", "cool", "hot springs", "royal", "ever", "rush",
+    "alert", "level", "plenty", "west", "east", "north", "south", "nan", "gran", "dad",
+}
+# Predicted intents for which a well-known town counts even without "near" or "in".
+SEARCH_INTENTS = {"find_provider", "inform_location"}
+WELL_KNOWN = 50_000  # population
+UNSURE = 0.5  # below this, a message naming a service and a place is taken for a search
 FILLER = re.compile(
     r"\b(i'?m|i am|we'?re|we are|live|living|based|in|near|around|the|my|our|zip|code|"
     r"postcode|post code|is|it'?s|area|please|thanks|ok|okay|city|town|of)\b|[^\w\s]",
@@ -52,11 +69,33 @@ FILLER = re.compile(
 )
 
 
+def _spellings(name: str) -> set[str]:
+    """A town's name as people type it: 'saint louis' also as 'st louis' and 'st. louis'."""
+    out = {name}
+    for long, short in (("saint ", "st"), ("fort ", "ft"), ("mount ", "mt")):
+        if name.startswith(long):
+            rest = name[len(long):]
+            # "St." is one token only when capitalised, so keep that spelling too
+            out |= {f"{short} {rest}", f"{short}. {rest}", f"{short.title()}. {rest}"}
+    return out
+
+
+@lru_cache(maxsize=1)
+def _well_known() -> set[str]:
+    gaz = gazetteer()
+    names = set()
+    for towns in (gaz.us_towns, gaz.uk_towns):
+        for name, found in towns.items():
+            if max(t.population for t in found) >= WELL_KNOWN:
+                names |= _spellings(name)
+    return names
+
+
 @lru_cache(maxsize=1)
 def _matchers() -> tuple[spacy.language.Language, PhraseMatcher, PhraseMatcher]:
     nlp = spacy.blank("en")
     places = PhraseMatcher(nlp.vocab, attr="LOWER")
-    names = sorted(gazetteer().place_names())
+    names = sorted({s for n in gazetteer().place_names() for s in _spellings(n)})
     places.add("PLACE", list(nlp.tokenizer.pipe(names)))
     services = PhraseMatcher(nlp.vocab, attr="LOWER")
     for phrase, code in synonyms().items():
@@ -69,8 +108,12 @@ def _entity(name: str, start: int, end: int, value: Any, text: str) -> dict[str,
             "extractor": "PlaceAndServiceExtractor", "text": text}
 
 
-def extract(text: str) -> list[dict[str, Any]]:
-    """Entities found in `text` (pure function: the component and tests call it)."""
+def extract(text: str, intent: str | None = None) -> list[dict[str, Any]]:
+    """Entities found in `text` (pure function: the component and tests call it).
+
+    `intent` is the classifier's guess: for a search, a well-known town counts on its own
+    ("hospice chicago").
+    """
     text = text[:2000]
     found: list[dict[str, Any]] = []
     nlp, place_matcher, service_matcher = _matchers()
@@ -86,7 +129,7 @@ def extract(text: str) -> list[dict[str, Any]]:
             seen_services.add(code)
             found.append(_entity("service", span.start_char, span.end_char, code, span.text))
 
-    location = _location(text, doc, place_matcher)
+    location = _location(text, doc, place_matcher, intent in SEARCH_INTENTS)
     if location:
         found.append(location)
 
@@ -98,33 +141,50 @@ def extract(text: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda e: e["start"])
 
 
-def _location(text: str, doc, matcher: PhraseMatcher) -> dict[str, Any] | None:  # noqa: ANN001
+def _location(text: str, doc, matcher: PhraseMatcher,  # noqa: ANN001
+              searching: bool = False) -> dict[str, Any] | None:
     for pattern in (POSTCODE, ZIP):
         m = pattern.search(text)
         if m:
             return _entity("location", m.start(), m.end(), m.group(0).upper(), m.group(0))
     spans = spacy.util.filter_spans(matcher(doc, as_spans=True))
-    whole = FILLER.sub(" ", text).strip().lower()
+    whole = _bare(text)
     for span in spans:
         name = span.text.lower()
+        if name in COMMON_WORDS and not span.text[:1].isupper():
+            continue
         start, end = span.start, span.end
         state = _state_after(doc, end)
         if state:
             end = state
         previous = doc[start - 1].lower_ if start > 0 else ""
-        is_whole = whole == name or whole == doc[span.start:end].text.lower()
+        is_whole = whole in (_bare(span.text), _bare(doc[span.start:end].text))
         is_state_only = name in STATE_BY_NAME and state is None and name not in (
             "new york", "washington")
         if is_state_only and not is_whole and previous not in LOCATION_CUES:
             continue
-        if state or previous in LOCATION_CUES or is_whole:
+        known = searching and name in _well_known() and name not in COMMON_WORDS
+        if state or previous in LOCATION_CUES or is_whole or known:
             chunk = doc[start:end]
             return _entity("location", chunk.start_char, chunk.end_char, chunk.text, chunk.text)
     m = OUTCODE.fullmatch(whole.upper()) if whole else None
     if m and gazetteer().outcode(whole.upper()):
         start = text.upper().find(whole.upper())
         return _entity("location", start, start + len(whole), whole.upper(), whole)
+    for i, token in enumerate(doc):  # "near LS1", "in the M1 area"
+        cue = doc[i - 1].lower_ if i else ""
+        cue2 = doc[i - 2].lower_ if i > 1 else ""
+        if (OUTCODE.fullmatch(token.text) and (cue in LOCATION_CUES or cue2 in LOCATION_CUES)
+                and any(c.isdigit() for c in token.text)
+                and gazetteer().outcode(token.text.upper())):
+            return _entity("location", token.idx, token.idx + len(token), token.text.upper(),
+                           token.text)
     return None
+
+
+def _bare(text: str) -> str:
+    """Lower case without filler words or punctuation: 'I'm in St. Louis!' -> 'st louis'."""
+    return " ".join(FILLER.sub(" ", text).split()).lower()
 
 
 def _state_after(doc, end: int) -> int | None:  # noqa: ANN001
@@ -170,18 +230,41 @@ class PlaceAndServiceExtractor(GraphComponent):
         """Add the entities to each message."""
         for message in messages:
             text = message.get(TEXT) or ""
-            entities = extract(text)
+            predicted = message.get(INTENT) or {}
+            ranking = message.get(INTENT_RANKING_KEY) or []
+            guess = predicted.get(INTENT_NAME_KEY)
+            if guess == "nlu_fallback" and len(ranking) > 1:
+                guess = ranking[1].get(INTENT_NAME_KEY)
+            entities = extract(text, guess)
             if not entities:
                 continue
             message.set(ENTITIES, [*(message.get(ENTITIES) or []), *entities],
                         add_to_output=True)
+            found = {e["entity"] for e in entities}
             location = next((e for e in entities if e["entity"] == "location"), None)
             if self.place_only_intent and location and not FILLER.sub(
                 " ", text[:location["start"]] + text[location["end"]:]
             ).strip():
-                intent = {INTENT_NAME_KEY: self.place_only_intent, "confidence": 1.0}
-                message.set(INTENT, intent, add_to_output=True)
-                ranking = [r for r in message.get(INTENT_RANKING_KEY) or []
-                           if r.get(INTENT_NAME_KEY) != self.place_only_intent]
-                message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+                self._set_intent(message, self.place_only_intent)
+            elif {"location", "service"} <= found and self._unsure(predicted, ranking):
+                self._set_intent(message, "find_provider")
         return messages
+
+    @staticmethod
+    def _unsure(predicted: dict[str, Any], ranking: list[dict[str, Any]]) -> bool:
+        """The classifier fell back, or its guess is weak and a search is among the next."""
+        name = predicted.get(INTENT_NAME_KEY)
+        if name in SEARCH_INTENTS or str(name).startswith("crisis_"):
+            return False
+        if name == "nlu_fallback":
+            return True
+        top = [r.get(INTENT_NAME_KEY) for r in ranking[:3]]
+        return float(predicted.get("confidence") or 0) < UNSURE and "find_provider" in top
+
+    @staticmethod
+    def _set_intent(message: Message, name: str) -> None:
+        intent = {INTENT_NAME_KEY: name, "confidence": 1.0}
+        message.set(INTENT, intent, add_to_output=True)
+        ranking = [r for r in message.get(INTENT_RANKING_KEY) or []
+                   if r.get(INTENT_NAME_KEY) != name]
+        message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
