@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -24,6 +25,19 @@ SETTINGS = Settings.from_env()
 KB = knowledge.default_kb()
 HELPLINES = default_helplines()
 CARER_ENTRIES = ("caregiver_support", "respite_care")  # offered to caregivers
+# Entries after which it matters who is asking (carers get their own help offered), so the
+# assistant asks once, if what people wrote did not already say.
+AUDIENCE_MATTERS = {
+    "what_is_palliative_care", "what_is_hospice", "when_to_consider_hospice",
+    "hospice_services_covered", "where_care_given", "hospice_home_vs_inpatient", "last_days",
+    "symptoms_helped", "get_referral", "ask_for_hospice_evaluation", "palliative_vs_hospice",
+    "medicare_hospice_eligibility", "hospice_six_months", "pc_cancer",
+    "pc_metastatic_breast_cancer", "pc_heart_failure", "pc_copd", "pc_kidney_failure",
+    "pc_dementia", "pc_parkinsons", "pc_ms", "pc_stroke",
+}
+ASK_AUDIENCE = ("May I ask: is this for you, or for someone you care for?",
+                [("For me", '/inform_audience{"audience":"patient"}'),
+                 ("Someone I care for", '/inform_audience{"audience":"caregiver"}')])
 MAX_BUTTONS = 4
 SOMETHING_ELSE = knowledge.Button("Something else", "/out_of_scope")
 # Intents (other than faq) that the fallback may offer as a guess, with their button label.
@@ -72,6 +86,22 @@ def _send(dispatcher: CollectingDispatcher, reply: knowledge.Reply) -> None:
     )
 
 
+SEARCH_ACTIONS = {"action_search_providers", "action_provider_more", "action_provider_widen",
+                  "action_provider_detail"}
+
+
+def _last_answer_was_a_search(tracker: Tracker) -> bool:
+    """Whether the latest answer (FAQ or search) was a provider search."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "action":
+            name = event.get("name")
+            if name in SEARCH_ACTIONS:
+                return True
+            if name == "action_answer_faq":
+                return False
+    return False
+
+
 def selected_faq_ids(message: dict[str, Any]) -> list[tuple[str, float]]:
     """The ResponseSelector's FAQ ids for a parsed message, most likely first."""
     ranking = (message.get("response_selector") or {}).get("faq", {}).get("ranking") or []
@@ -94,6 +124,11 @@ class ActionAnswerFaq(Action):
     ) -> list[EventType]:
         message = tracker.latest_message or {}
         more = (message.get("intent") or {}).get("name") == "tell_me_more"
+        if more and _last_answer_was_a_search(tracker):
+            # "more please" right after search results means more results
+            from actions.directory import ActionProviderMore
+
+            return await ActionProviderMore().run(dispatcher, tracker, domain)
         entry_id = _entity(tracker, "faq_id")
         if not entry_id:
             if more:
@@ -116,7 +151,39 @@ class ActionAnswerFaq(Action):
         if audience == "caregiver":
             reply = _offer_carer_support(reply, entry.id, language)
         _send(dispatcher, reply)
+        if (not audience and not more and entry.id in AUDIENCE_MATTERS
+                and not tracker.get_slot("audience_asked")):
+            question, buttons = ASK_AUDIENCE
+            dispatcher.utter_message(
+                text=question, buttons=[{"title": t, "payload": p} for t, p in buttons])
+            events.append(SlotSet("audience_asked", True))
         return events
+
+
+class ActionSetAudience(Action):
+    """The reader said who they are: remember it, and offer carers help for themselves."""
+
+    def name(self) -> str:
+        return "action_set_audience"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        audience = _entity(tracker, "audience") or audience_of(text)
+        if audience not in ("patient", "caregiver"):
+            audience = "caregiver" if re.search(
+                r"(care for|caring|carer|caregiver|behalf|family)", text, re.I) else "patient"
+        language, _ = _reader(tracker)
+        if audience == "caregiver":
+            buttons = [knowledge.Button(KB.entries[c].label(language), knowledge.faq_payload(c))
+                       for c in CARER_ENTRIES if c in KB]
+            _send(dispatcher, knowledge.Reply(
+                "Thank you. Looking after someone is hard work, so I'll also point you to help "
+                "for carers. What would you like to know?", buttons))
+        else:
+            dispatcher.utter_message(text="Thank you. What else would you like to know?")
+        return [SlotSet("audience", audience), SlotSet("audience_asked", True)]
 
 
 class ActionSetRegion(Action):

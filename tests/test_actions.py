@@ -224,3 +224,43 @@ def test_audience_is_read_from_what_people_say(text: str, audience: str | None) 
     from bot.audience import audience_of
 
     assert audience_of(text) == audience
+
+
+def test_asks_once_who_it_is_for_when_it_matters() -> None:
+    messages, events = _run(ActionAnswerFaq(), _message("faq", "what is hospice",
+                                                        [("what_is_hospice", 0.9)]))
+    assert messages[1]["text"].startswith("May I ask: is this for you")
+    assert [b["payload"] for b in messages[1]["buttons"]] == [
+        '/inform_audience{"audience":"patient"}', '/inform_audience{"audience":"caregiver"}']
+    assert SlotSet("audience_asked", True) in events
+    again, _ = _run(ActionAnswerFaq(), _message("faq", "what is hospice",
+                                                [("what_is_hospice", 0.9)]),
+                    slots={"audience_asked": True})
+    assert len(again) == 1
+    told, _ = _run(ActionAnswerFaq(), _message("faq", "my dad has copd, what is hospice",
+                                               [("what_is_hospice", 0.9)]))
+    assert len(told) == 1  # the wording already said who is asking
+
+
+def test_a_carer_who_answers_is_offered_help_for_themselves(kb: knowledge.KnowledgeBase) -> None:
+    from actions.actions import ActionSetAudience
+
+    messages, events = _run(ActionSetAudience(), _message(
+        "inform_audience", '/inform_audience{"audience":"caregiver"}',
+        entities=[{"entity": "audience", "value": "caregiver"}]))
+    assert kb.get("caregiver_support").label("en") in [b["title"] for b in messages[0]["buttons"]]
+    assert SlotSet("audience", "caregiver") in events
+    messages, events = _run(ActionSetAudience(), _message("inform_audience", "it's for me"))
+    assert SlotSet("audience", "patient") in events and not messages[0].get("buttons")
+
+
+def test_more_please_after_search_results_means_more_results() -> None:
+    tracker = Tracker(
+        sender_id="u", slots={}, latest_message=_message("tell_me_more", "more please"),
+        events=[{"event": "action", "name": "action_search_providers"}], paused=False,
+        followup_action=None, active_loop={}, latest_action_name="action_listen",
+    )
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAnswerFaq().run(dispatcher, tracker, {}))
+    # no search state in this tracker: the provider action says so, not an FAQ answer
+    assert dispatcher.messages[0]["text"].startswith("I haven't looked anything up yet")
