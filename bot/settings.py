@@ -50,6 +50,7 @@ class Settings:
     handoff_webhook_token: str | None = None  # secret: no default
     rasa_api_token: str | None = None         # secret: Rasa's HTTP API is off without it
     directory_url: str | None = None          # provider directory; None: var/directory.db
+    web_port: int = 8080                      # the public gateway (demo page, widget, API)
 
     @property
     def directory(self) -> str:
@@ -78,4 +79,5 @@ class Settings:
             handoff_webhook_token=_optional("NAVIGATOR_HANDOFF_WEBHOOK_TOKEN"),
             rasa_api_token=_optional("NAVIGATOR_RASA_API_TOKEN"),
             directory_url=_optional("NAVIGATOR_DIRECTORY_URL"),
+            web_port=_port("NAVIGATOR_WEB_PORT", 8080),
         )

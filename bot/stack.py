@@ -36,6 +36,12 @@ class Stack:
     rasa_port: int
     actions_port: int
     processes: dict[str, subprocess.Popen]
+    web_port: int | None = None
+
+    @property
+    def web_url(self) -> str | None:
+        """The gateway's address (the demo page with the widget), when it runs."""
+        return f"http://{self.host}:{self.web_port}/" if self.web_port else None
 
     @property
     def rest_url(self) -> str:
@@ -130,6 +136,7 @@ def start(
     api_token: str | None = None,
     extra_env: dict[str, str] | None = None,
     directory_url: str | None = None,
+    web_port: int | None = None,
 ) -> Stack:
     """Start both servers and wait until they answer. Logs go to the console or ``log_dir``.
 
@@ -153,7 +160,7 @@ def start(
         )
 
     procs: dict[str, subprocess.Popen] = {}
-    stack = Stack(host, rasa_port, actions_port, procs)
+    stack = Stack(host, rasa_port, actions_port, procs, web_port)
     try:
         procs["action"] = spawn(
             "actions",
@@ -168,8 +175,17 @@ def start(
              "--port", str(rasa_port), "--endpoints", str(endpoints),
              "--credentials", str(ROOT / "credentials.yml"), *api],
         )
+        if web_port:
+            procs["web"] = spawn(
+                "web",
+                [sys.executable, "-m", "bot.web", "--host", host, "--port", str(web_port),
+                 "--rasa-url", f"http://{host}:{rasa_port}",
+                 "--actions-url", f"http://{host}:{actions_port}"],
+            )
         _wait_http(f"http://{host}:{actions_port}/health", procs, timeout)
         _wait_http(f"http://{host}:{rasa_port}/", procs, timeout)
+        if web_port:
+            _wait_http(f"http://{host}:{web_port}/", procs, timeout)
     except BaseException:
         stack.stop()
         raise

@@ -1,0 +1,1 @@
+"""Input channels of our own (Rasa custom channels), named in credentials.yml."""

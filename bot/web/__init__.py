@@ -1,0 +1,1 @@
+"""The public web gateway (aiohttp): demo page, widget files, /api/chat, /healthz."""

@@ -1,0 +1,266 @@
+"""The public web gateway: the only port people reach. Rasa and the action server stay on
+loopback behind it.
+
+- `GET /` a demo page with the widget; `GET /static/...` the widget's files.
+- `POST /api/chat` `{"message": "..."}` → `{"messages": [{"text", "buttons", "cards"}]}`.
+  The conversation id is issued here, random and HMAC-signed, in an HttpOnly SameSite=Strict
+  cookie: no client can choose or guess another person's id (Rasa's REST channel trusts a
+  client-chosen `sender`, so it is never exposed).
+- `POST /api/restart` starts a new conversation (a new id).
+- `GET /healthz` reports Rasa, the action server and the directory database.
+
+Bad input gets a clear JSON error: 400 (malformed), 413 (too big), 415 (not JSON), 429 (too
+many, with Retry-After), 503 (the assistant is down). Message text is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "pcn_session"
+MAX_BODY_BYTES = 4096
+MAX_MESSAGE_CHARS = 1000
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+       "object-src 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+UNAVAILABLE = ("Sorry, the assistant isn't available right now. Please try again in a few "
+               "minutes. In an emergency call 911 (US) or 999 (UK).")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Config:
+    """What the gateway needs; `secret` signs conversation ids (keep it the same across
+    instances and restarts, or people's conversations start over)."""
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    actions_url: str = "http://127.0.0.1:5055"
+    directory_url: str | None = None
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    secure_cookies: bool = False  # set True behind HTTPS
+    session_rate: tuple[int, float] = (20, 60.0)  # messages per seconds, per conversation
+    address_rate: tuple[int, float] = (120, 60.0)  # per client address
+    timeout: float = 30.0
+
+
+class RateLimiter:
+    """Sliding-window counts per key, in memory (one gateway process)."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self.hits: dict[str, list[float]] = {}
+
+    def check(self, key: str) -> float:
+        """0 if allowed (and counted), else seconds until the next request is allowed."""
+        now = time.monotonic()
+        recent = [t for t in self.hits.get(key, []) if now - t < self.window]
+        if len(recent) >= self.limit:
+            self.hits[key] = recent
+            return self.window - (now - recent[0])
+        if len(self.hits) >= self.max_keys:
+            self.hits.clear()  # bounded memory under a flood of new keys
+        recent.append(now)
+        self.hits[key] = recent
+        return 0.0
+
+
+def sign(secret: bytes, session_id: str) -> str:
+    """`<id>.<signature>` for the cookie."""
+    mac = hmac.new(secret, session_id.encode(), hashlib.sha256).digest()
+    return f"{session_id}.{base64.urlsafe_b64encode(mac[:18]).decode().rstrip('=')}"
+
+
+def verify(secret: bytes, value: str | None) -> str | None:
+    """The id inside a signed cookie value, or None when absent or forged."""
+    if not value or value.count(".") != 1 or len(value) > 100:
+        return None
+    session_id = value.split(".", 1)[0]
+    return session_id if hmac.compare_digest(sign(secret, session_id), value) else None
+
+
+def new_session_id() -> str:
+    """A random conversation id (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    """A JSON error people can read."""
+    return web.json_response({"error": code, "message": message}, status=status,
+                             headers=headers or None)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Strict headers on every response; JSON errors instead of HTML pages."""
+    try:
+        response = await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        response = error(413, "too_large", "That message is too long. Please send a shorter "
+                                           "one.")
+    except web.HTTPException as exc:
+        if exc.status >= 400 and request.path.startswith("/api/"):
+            response = error(exc.status, "http_error", exc.reason)
+        else:  # 404s and redirects get the same strict headers
+            response = web.Response(status=exc.status, text=f"{exc.status} {exc.reason}",
+                                    headers={k: v for k, v in exc.headers.items()
+                                             if k.lower() == "location"})
+    except Exception:  # noqa: BLE001 - never leak a trace to the client
+        log.exception("gateway error on %s", request.path)
+        response = error(500, "internal", "Sorry, something went wrong. Please try again.")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class Gateway:
+    """The aiohttp application and its state."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.session_limits = RateLimiter(*config.session_rate)
+        self.address_limits = RateLimiter(*config.address_rate)
+        self.client: ClientSession | None = None
+        self.app = web.Application(middlewares=[security_headers],
+                                   client_max_size=MAX_BODY_BYTES)
+        self.app.router.add_get("/", self.index)
+        self.app.router.add_static("/static/", STATIC, show_index=False)
+        self.app.router.add_post("/api/chat", self.chat)
+        self.app.router.add_post("/api/restart", self.restart)
+        self.app.router.add_get("/healthz", self.health)
+        self.app.on_startup.append(self._start)
+        self.app.on_cleanup.append(self._stop)
+
+    async def _start(self, _app: web.Application) -> None:
+        self.client = ClientSession(timeout=ClientTimeout(total=self.config.timeout))
+
+    async def _stop(self, _app: web.Application) -> None:
+        if self.client:
+            await self.client.close()
+
+    async def index(self, _request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    def _set_cookie(self, response: web.StreamResponse, session_id: str) -> None:
+        response.set_cookie(COOKIE, sign(self.config.secret, session_id), httponly=True,
+                            samesite="Strict", secure=self.config.secure_cookies, path="/")
+
+    async def chat(self, request: web.Request) -> web.Response:
+        address = request.remote or "unknown"
+        wait = self.address_limits.check(address)
+        if wait:
+            return error(429, "rate_limited", "You're sending messages very fast. Please "
+                         "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
+        if request.content_type != "application/json":
+            return error(415, "not_json", "Please send JSON: {\"message\": \"...\"}.")
+        raw = await request.read()
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return error(400, "bad_json", "Sorry, I couldn't read that message.")
+        message = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(message, str) or not message.strip():
+            return error(400, "no_message", "Please type a message.")
+        text = "".join(ch for ch in message if ch in "\n\t" or ch.isprintable()).strip()
+        if len(text) > MAX_MESSAGE_CHARS:
+            return error(413, "too_long", f"Please keep messages under {MAX_MESSAGE_CHARS} "
+                         "characters.")
+        if not text:
+            return error(400, "no_message", "Please type a message.")
+        session_id = verify(self.config.secret, request.cookies.get(COOKIE))
+        fresh = session_id is None
+        session_id = session_id or new_session_id()
+        wait = self.session_limits.check(session_id)
+        if wait:
+            return error(429, "rate_limited", "You're sending messages very fast. Please "
+                         "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
+        try:
+            replies = await self._ask_rasa(session_id, text)
+        except (ClientError, asyncio.TimeoutError, ValueError):
+            log.warning("Rasa did not answer")
+            response = error(503, "unavailable", UNAVAILABLE)
+        else:
+            response = web.json_response({"messages": replies})
+        if fresh:
+            self._set_cookie(response, session_id)
+        return response
+
+    async def _ask_rasa(self, session_id: str, text: str) -> list[dict[str, Any]]:
+        assert self.client is not None
+        url = f"{self.config.rasa_url}/webhooks/rest/webhook"
+        async with self.client.post(url, json={"sender": session_id, "message": text}) as resp:
+            if resp.status != 200:
+                raise ValueError(f"Rasa answered {resp.status}")
+            data = await resp.json()
+        return [_message(m) for m in data if isinstance(m, dict)]
+
+    async def restart(self, _request: web.Request) -> web.Response:
+        response = web.json_response({"messages": []})
+        self._set_cookie(response, new_session_id())
+        return response
+
+    async def health(self, _request: web.Request) -> web.Response:
+        checks = await asyncio.gather(
+            self._probe(f"{self.config.rasa_url}/"),
+            self._probe(f"{self.config.actions_url}/health"),
+            asyncio.to_thread(_database_ok, self.config.directory_url),
+        )
+        report = dict(zip(("rasa", "actions", "database"), checks, strict=True))
+        ok = all(v == "ok" for v in report.values())
+        return web.json_response({"status": "ok" if ok else "degraded", **report},
+                                 status=200 if ok else 503)
+
+    async def _probe(self, url: str) -> str:
+        assert self.client is not None
+        try:
+            async with self.client.get(url, timeout=ClientTimeout(total=3)) as resp:
+                return "ok" if resp.status == 200 else f"http {resp.status}"
+        except (ClientError, asyncio.TimeoutError):
+            return "down"
+
+
+def _message(raw: dict[str, Any]) -> dict[str, Any]:
+    """One bot message for the widget: text, buttons, optional structured cards."""
+    custom = raw.get("custom") if isinstance(raw.get("custom"), dict) else {}
+    return {
+        "text": raw.get("text") or "",
+        "buttons": [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                    for b in raw.get("buttons") or [] if isinstance(b, dict)],
+        "cards": custom.get("cards") or [],
+    }
+
+
+def _database_ok(url: str | None) -> str:
+    from sqlalchemy import text
+
+    from providers import db
+
+    try:
+        with db.session_factory(url)() as session:
+            session.execute(text("SELECT 1 FROM providers LIMIT 1"))
+        return "ok"
+    except Exception:  # noqa: BLE001 - any failure is "down", reported, never raised
+        return "down"

@@ -1,0 +1,154 @@
+"""The chat widget in a real browser: Debian's Chromium driven by Playwright, against the real
+gateway, Rasa server, action server and directory. Saves the screenshots the README shows."""
+
+from __future__ import annotations
+
+import csv
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+import knowledge
+from bot import stack
+from bot.settings import ROOT
+from knowledge.directory import nice_case
+from providers.bundled import CMS_FILE
+from providers.geo import distance_miles, gazetteer
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = ROOT / "bot" / "web" / "screenshots"
+# As the machine's checks advise: no background traffic (this machine has no internet).
+ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    var = tmp_path_factory.mktemp("var")
+    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+                       web_port=_free_port(), var_dir=var, tracker_db=var / "tracker.db",
+                       log_dir=var) as running:
+        yield running.web_url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: run `make system-deps` (Debian package 'chromium')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _open(browser, site: str, **context) -> Page:
+    page = browser.new_context(**context).new_page()
+    page.goto(site)
+    page.click("#pcn-launcher")
+    expect(page.locator("#pcn-panel")).to_be_visible()
+    return page
+
+
+def _ask(page: Page, text: str) -> str:
+    before = page.locator(".pcn-msg.pcn-bot").count()
+    page.fill("#pcn-input", text)
+    page.press("#pcn-input", "Enter")
+    expect(page.locator(".pcn-msg.pcn-bot")).not_to_have_count(before, timeout=30_000)
+    expect(page.locator("#pcn-typing")).to_be_hidden(timeout=30_000)
+    return page.locator(".pcn-msg.pcn-bot").last.inner_text()
+
+
+def test_ask_a_question_and_follow_a_button(browser, site: str,
+                                            kb: knowledge.KnowledgeBase) -> None:
+    page = _open(browser, site, viewport={"width": 1280, "height": 900})
+    _ask(page, "What is palliative care?")
+    answer = kb.get("what_is_palliative_care").text("answer", "en", "US")
+    expect(page.locator("#pcn-log")).to_contain_text(answer[:60])
+    related_id = kb.get("what_is_palliative_care").related[0]
+    related = kb.get(related_id).label("en")
+    before = page.locator(".pcn-msg.pcn-bot").count()
+    page.locator(".pcn-quick:enabled", has_text=related).first.click()
+    expect(page.locator(".pcn-msg.pcn-user").last).to_have_text(related)
+    expect(page.locator(".pcn-msg.pcn-bot")).not_to_have_count(before, timeout=30_000)
+    expect(page.locator("#pcn-typing")).to_be_hidden(timeout=30_000)
+    followed = kb.get(related_id).text("answer", "en", "US")
+    expect(page.locator("#pcn-log")).to_contain_text(followed[:60])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "widget-desktop.png"))
+
+
+def test_find_a_hospice_by_zip_shows_the_nearest_real_one(browser, site: str) -> None:
+    gaz = gazetteer()
+    here = gaz.zip("60614")
+    with CMS_FILE.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    nearest = min(rows, key=lambda r: (distance_miles(
+        here.lat, here.lon, gaz.zip(r["Zip Code"]).lat, gaz.zip(r["Zip Code"]).lon),
+        r["CMS Certification Number (CCN)"]))
+    page = _open(browser, site, viewport={"width": 1280, "height": 900})
+    _ask(page, "find hospice care near 60614")
+    expect(page.locator("#pcn-log")).to_contain_text(nice_case(nearest["Facility Name"]))
+    digits = "".join(c for c in nearest["PhoneNumber"] if c.isdigit())
+    expect(page.locator(f'#pcn-log a[href="tel:+1{digits}"]')).to_have_count(1)
+    expect(page.locator('#pcn-log a[href^="https://www.google.com/maps/"]').first).to_be_visible()
+
+
+def test_keyboard_only(browser, site: str) -> None:
+    page = browser.new_context().new_page()
+    page.goto(site)
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "pcn-launcher":
+            break
+    assert page.evaluate("document.activeElement.id") == "pcn-launcher"
+    page.keyboard.press("Enter")
+    expect(page.locator("#pcn-panel")).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "pcn-input"
+    page.keyboard.type("is hospice only for cancer?")
+    page.keyboard.press("Enter")
+    expect(page.locator(".pcn-msg.pcn-bot")).not_to_have_count(1, timeout=30_000)
+    page.keyboard.press("Escape")
+    expect(page.locator("#pcn-panel")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "pcn-launcher"
+
+
+def test_html_in_messages_is_shown_as_text(browser, site: str) -> None:
+    page = _open(browser, site)
+    for hostile in ('<img src=x onerror="window.__pwned=1">',
+                    "<script>window.__pwned=1</script>"):
+        _ask(page, hostile)
+        expect(page.locator(".pcn-msg.pcn-user").last).to_have_text(hostile)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#pcn-log img, #pcn-log script").count() == 0
+
+
+def test_phone_sized_screen(browser, site: str) -> None:
+    page = _open(browser, site, viewport={"width": 360, "height": 740}, is_mobile=True,
+                 has_touch=True, device_scale_factor=2)
+    box = page.locator("#pcn-panel").bounding_box()
+    assert box is not None and box["width"] >= 350
+    _ask(page, "Can a pain clinic help my back?")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "widget-phone.png"))
+
+
+def test_no_serious_accessibility_violations(browser, site: str) -> None:
+    assert AXE.exists(), "axe-core is missing: `make test` installs it with npm"
+    page = _open(browser, site, bypass_csp=True)  # only so the test can inject axe
+    _ask(page, "what is hospice?")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("""async () => await axe.run(document, {runOnly:
+        {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""")
+    bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert bad == [], bad

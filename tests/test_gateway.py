@@ -1,0 +1,192 @@
+"""The public web gateway: sessions it issues itself, limits, headers, health, and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, CookieJar, web
+from aiohttp.test_utils import TestClient, TestServer
+
+import knowledge
+from bot import stack
+from bot.web.gateway import COOKIE, Config, Gateway, RateLimiter, sign, verify
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fake_rasa(replies: list[dict[str, Any]], seen: list[dict[str, Any]]) -> web.Application:
+    """A stand-in that speaks the REST channel's protocol, for the gateway's own checks."""
+
+    async def webhook(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        return web.json_response(replies)
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", webhook)
+    return app
+
+
+def _with_gateway(config: Config, body: Any) -> Any:
+    async def run() -> Any:
+        async with TestClient(TestServer(Gateway(config).app)) as client:
+            return await body(client)
+
+    return asyncio.run(run())
+
+
+def _with_fake_rasa(body: Any, replies: list[dict[str, Any]] | None = None, **config: Any):
+    seen: list[dict[str, Any]] = []
+
+    async def run() -> Any:
+        async with TestServer(_fake_rasa(replies or [{"text": "hi"}], seen)) as rasa:
+            gateway = Gateway(Config(rasa_url=str(rasa.make_url("")).rstrip("/"), **config))
+            async with TestClient(TestServer(gateway.app)) as client:
+                return await body(client, seen)
+
+    return asyncio.run(run())
+
+
+def test_signed_ids_cannot_be_forged() -> None:
+    secret = b"k" * 32
+    value = sign(secret, "abc")
+    assert verify(secret, value) == "abc"
+    assert verify(secret, "abc") is None
+    assert verify(secret, value[:-1] + ("A" if value[-1] != "A" else "B")) is None
+    assert verify(b"other" * 8, value) is None
+
+
+def test_the_gateway_issues_the_id_and_ignores_client_chosen_ones() -> None:
+    async def body(client: TestClient, seen: list) -> None:
+        r = await client.post("/api/chat", json={"message": "hello", "sender": "victim"})
+        assert r.status == 200
+        cookie = r.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        r = await client.post("/api/chat", json={"message": "again"})
+        assert "Set-Cookie" not in r.headers  # the same conversation continues
+        assert seen[0]["sender"] == seen[1]["sender"] != "victim"
+        client.session.cookie_jar.update_cookies({COOKIE: f"{seen[0]['sender']}.forged"})
+        r = await client.post("/api/chat", json={"message": "let me in"})
+        assert seen[2]["sender"] not in (seen[0]["sender"], "victim")
+        assert "Set-Cookie" in r.headers
+
+    _with_fake_rasa(body)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        ({"data": b"hello", "headers": {"Content-Type": "text/plain"}}, 415, "not_json"),
+        ({"data": b"{nope", "headers": {"Content-Type": "application/json"}}, 400, "bad_json"),
+        ({"json": {"message": "   "}}, 400, "no_message"),
+        ({"json": {"message": 42}}, 400, "no_message"),
+        ({"json": ["message"]}, 400, "no_message"),
+        ({"json": {"message": "x" * 1001}}, 413, "too_long"),
+        ({"data": b"{\"message\": \"" + b"x" * 5000 + b"\"}",
+          "headers": {"Content-Type": "application/json"}}, 413, "too_large"),
+        ({"data": b"[" * 3000 + b"]" * 3000, "headers": {"Content-Type": "application/json"}},
+         413, "too_large"),
+        ({"data": b"\xff\xfe{}", "headers": {"Content-Type": "application/json"}}, 400,
+         "bad_json"),
+    ],
+)
+def test_bad_requests_get_clear_json_errors(kwargs: dict, status: int, code: str) -> None:
+    async def body(client: TestClient, seen: list) -> None:
+        r = await client.post("/api/chat", **kwargs)
+        assert r.status == status
+        data = await r.json()
+        assert data["error"] == code and data["message"]
+        assert not seen  # nothing reached the assistant
+
+    _with_fake_rasa(body)
+
+
+def test_fast_senders_are_slowed_down_with_retry_after() -> None:
+    async def body(client: TestClient, seen: list) -> None:
+        statuses = [(await client.post("/api/chat", json={"message": f"m{i}"})).status
+                    for i in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        r = await client.post("/api/chat", json={"message": "again"})
+        assert int(r.headers["Retry-After"]) >= 1
+        assert (await r.json())["error"] == "rate_limited"
+
+    _with_fake_rasa(body, session_rate=(3, 60.0))
+
+
+def test_rate_limiter_forgets_old_hits() -> None:
+    limiter = RateLimiter(2, 0.05)
+    assert limiter.check("a") == 0 and limiter.check("a") == 0 and limiter.check("a") > 0
+    asyncio.run(asyncio.sleep(0.06))
+    assert limiter.check("a") == 0
+
+
+def test_rasa_down_gets_503_with_a_kind_message_and_health_says_so() -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+
+    async def body(client: TestClient) -> None:
+        r = await client.post("/api/chat", json={"message": "hello"})
+        assert r.status == 503
+        assert "isn't available right now" in (await r.json())["message"]
+        h = await client.get("/healthz")
+        assert h.status == 503
+        assert (await h.json())["rasa"] == "down"
+
+    _with_gateway(Config(rasa_url=dead, actions_url=dead), body)
+
+
+def test_every_response_carries_strict_security_headers() -> None:
+    async def body(client: TestClient, seen: list) -> None:
+        for r in (await client.get("/"), await client.post("/api/chat", json={"message": "x"}),
+                  await client.get("/static/widget.js"), await client.get("/nope")):
+            assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert r.headers["X-Frame-Options"] == "DENY"
+        api = await client.post("/api/chat", json={"message": "x"})
+        assert api.headers["Cache-Control"] == "no-store"
+
+    _with_fake_rasa(body)
+
+
+@pytest.fixture(scope="module")
+def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Stack]:
+    var = tmp_path_factory.mktemp("var")
+    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+                       web_port=_free_port(), var_dir=var, tracker_db=var / "tracker.db",
+                       log_dir=var) as running:
+        yield running
+
+
+def test_real_assistant_through_the_gateway(servers: stack.Stack,
+                                            kb: knowledge.KnowledgeBase) -> None:
+    async def run() -> None:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as client:
+            base = servers.web_url.rstrip("/")
+            page = await client.get(base + "/")
+            assert page.status == 200 and "/static/widget.js" in await page.text()
+            r = await client.post(base + "/api/chat",
+                                  json={"message": "who pays for palliative care?"})
+            messages = (await r.json())["messages"]
+            answer = kb.get("who_pays_palliative").text("answer", "en", "US")
+            assert messages[0]["text"].startswith(answer[:80])
+            more = await client.post(base + "/api/chat", json={"message": "tell me more"})
+            longer = kb.get("who_pays_palliative").text("more", "en", "US") or answer
+            assert (await more.json())["messages"][0]["text"].startswith(longer[:60])
+            health = await client.get(base + "/healthz")
+            assert health.status == 200
+            assert await health.json() == {"status": "ok", "rasa": "ok", "actions": "ok",
+                                           "database": "ok"}
+            await client.post(base + "/api/restart")
+            fresh = await client.post(base + "/api/chat", json={"message": "tell me more"})
+            text = json.dumps(await fresh.json())
+            assert longer[:60] not in text  # a new conversation has no last answer
+
+    asyncio.run(run())

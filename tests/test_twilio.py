@@ -1,0 +1,668 @@
+"""The Twilio SMS/WhatsApp channel, end to end: signed webhooks into the real assistant, replies
+out to a fake Twilio REST API (a real HTTP server that records what it is sent).
+
+The servers start once per module. The channel is switched on by credentials.yml listing
+``bot.channels.twilio.TwilioChannel:``; its settings come from NAVIGATOR_TWILIO_* variables
+given to the servers here, with an auth token made up for this run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import re
+import secrets
+import socket
+import sqlite3
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+import knowledge
+from bot import stack
+from bot.channels import twilio as channel_module
+from bot.channels.twilio import (
+    HELP_TEXT,
+    NO_TEXT_REPLY,
+    OPT_OUT_FILE,
+    OPTIONS_HEADER,
+    WELCOME_TEXT,
+    Option,
+    OptOutStore,
+    TwilioChannel,
+    TwilioConfig,
+    choose_option,
+    format_options,
+    number_hash,
+    options_from_buttons,
+    parse_options,
+    split_message,
+    text_size,
+)
+from bot.settings import ROOT
+
+ACCOUNT_SID = "AC" + uuid.uuid4().hex
+AUTH_TOKEN = secrets.token_hex(16)  # made up per run: no secret in any file
+OUR_NUMBER = "+15550001111"
+PUBLIC_URL = "https://chat.example.org/webhooks/twilio/webhook"
+MAX_LENGTH = 480  # shorter than Twilio's 1600, so the longest replies come in parts
+FORM = "application/x-www-form-urlencoded"
+USED: list[str] = []  # every phone number and message text sent: must never reach the logs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FakeTwilio:
+    """Twilio's Messages API on 127.0.0.1, in a background thread, recording each message."""
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.messages: list[dict[str, str]] = []
+        self.refused: list[str] = []  # why requests were turned away (auth, path)
+        self.fail_for: set[str] = set()  # recipients Twilio "cannot" deliver to
+        self._changed = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._started = threading.Event()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeTwilio:
+        self._thread.start()
+        if not self._started.wait(30):
+            raise RuntimeError("the fake Twilio API did not start")
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
+        app.router.add_route("*", "/{tail:.*}", self._elsewhere)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        self.port = _free_port()
+        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+        self._loop.close()
+
+    def _refuse(self, reason: str, status: int, code: int) -> web.Response:
+        with self._changed:
+            self.refused.append(reason)
+            self._changed.notify_all()
+        return web.json_response({"code": code, "message": reason, "status": status},
+                                 status=status)
+
+    async def _elsewhere(self, request: web.Request) -> web.Response:
+        return self._refuse(f"wrong path {request.method} {request.path}", 404, 20404)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        expected = "Basic " + base64.b64encode(
+            f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return self._refuse("bad basic auth", 401, 20003)
+        if request.match_info["sid"] != self.account_sid:
+            return self._refuse("wrong account in path", 404, 20404)
+        form = await request.post()
+        message = {key: str(form.get(key, "")) for key in ("From", "To", "Body")}
+        if message["To"] in self.fail_for:  # Twilio's errors quote the number
+            return web.json_response(
+                {"code": 21211, "message": f"The 'To' number {message['To']} is not valid",
+                 "status": 400}, status=400)
+        with self._changed:
+            self.messages.append(message)
+            self._changed.notify_all()
+        return web.json_response({
+            "sid": "SM" + uuid.uuid4().hex, "account_sid": self.account_sid,
+            "from": message["From"], "to": message["To"], "body": message["Body"],
+            "status": "queued", "num_segments": "1", "api_version": "2010-04-01",
+        }, status=201)
+
+    def to(self, number: str) -> list[dict[str, str]]:
+        with self._changed:
+            return [m for m in self.messages if m["To"] == number]
+
+    def wait_for(self, number: str, count: int, timeout: float = 60) -> list[dict[str, str]]:
+        """The messages to ``number`` once there are at least ``count`` (polls, never sleeps)."""
+        with self._changed:
+            arrived = self._changed.wait_for(
+                lambda: sum(m["To"] == number for m in self.messages) >= count, timeout)
+        sent = self.to(number)
+        assert arrived, f"expected {count} messages, got {len(sent)}: {sent}"
+        return sent
+
+
+class Phone:
+    """One person texting the assistant's number through Twilio (signed webhooks)."""
+
+    def __init__(self, webhook: str, api: FakeTwilio, whatsapp: bool = False) -> None:
+        digits = f"+1555{secrets.randbelow(10**7):07d}"
+        USED.append(digits)
+        self.number = f"whatsapp:{digits}" if whatsapp else digits
+        self.webhook = webhook
+        self.api = api
+
+    def fields(self, body: str | None = "", **extra: str) -> dict[str, str]:
+        fields = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": ACCOUNT_SID,
+                  "From": self.number, "To": OUR_NUMBER, "NumMedia": "0", "NumSegments": "1",
+                  "SmsStatus": "received", "ApiVersion": "2010-04-01", **extra}
+        if body is not None:
+            fields["Body"] = body
+            if len(body) >= 10:  # distinctive enough to look for in the logs
+                USED.append(body)
+        return fields
+
+    def post(self, fields: dict[str, str], signature: str | None = "sign",
+             content_type: str = FORM, data: bytes | None = None) -> tuple[int, str, str]:
+        """POST to the webhook; ``signature="sign"`` signs for the public URL like Twilio."""
+        if signature == "sign":
+            signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL, fields)
+        headers = {"Content-Type": content_type}
+        if signature is not None:
+            headers["X-Twilio-Signature"] = signature
+        body = urllib.parse.urlencode(fields).encode() if data is None else data
+        request = urllib.request.Request(self.webhook, body, headers)
+        try:
+            with urllib.request.urlopen(request, timeout=90) as reply:
+                return reply.status, reply.read().decode(), reply.headers["Content-Type"]
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(), err.headers.get("Content-Type", "")
+
+    def send(self, body: str | None, **extra: str) -> None:
+        status, answer, content_type = self.post(self.fields(body, **extra))
+        assert status == 200, (status, answer)
+        assert content_type.startswith("text/xml") and answer.endswith("<Response/>")
+
+    def say(self, body: str | None, **extra: str) -> list[str]:
+        """Send a message and return the texts of the reply (one or more messages)."""
+        before = len(self.api.to(self.number))
+        self.send(body, **extra)
+        return [m["Body"] for m in self.api.wait_for(self.number, before + 1)[before:]]
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("twilio-var")
+
+
+@pytest.fixture(scope="module")
+def servers(trained_model: Path, var: Path, api: FakeTwilio) -> Iterator[stack.Stack]:
+    channels = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8")) or {}
+    if "bot.channels.twilio.TwilioChannel" not in channels:
+        pytest.fail("credentials.yml must list `bot.channels.twilio.TwilioChannel:`")
+    env = {
+        "NAVIGATOR_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "NAVIGATOR_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "NAVIGATOR_TWILIO_NUMBER": OUR_NUMBER,
+        "NAVIGATOR_TWILIO_PUBLIC_URL": PUBLIC_URL,
+        "NAVIGATOR_TWILIO_API_BASE": api.url,
+        "NAVIGATOR_TWILIO_MAX_LENGTH": str(MAX_LENGTH),
+        "NAVIGATOR_VAR_DIR": str(var),
+    }
+    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+                       var_dir=var, tracker_db=var / "tracker.db", log_dir=var,
+                       extra_env=env) as running:
+        yield running
+
+
+@pytest.fixture
+def phone(servers: stack.Stack, api: FakeTwilio) -> Callable[..., Phone]:
+    webhook = f"http://{servers.host}:{servers.rasa_port}/webhooks/twilio/webhook"
+    return lambda whatsapp=False: Phone(webhook, api, whatsapp)
+
+
+def _say_rest(servers: stack.Stack, text: str) -> list[dict[str, Any]]:
+    body = json.dumps({"sender": f"rest-{uuid.uuid4().hex}", "message": text}).encode()
+    request = urllib.request.Request(servers.rest_url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+# --- through the real assistant ------------------------------------------------------------
+
+
+def test_health_check_answers(servers: stack.Stack) -> None:
+    url = f"http://{servers.host}:{servers.rasa_port}/webhooks/twilio/"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        assert json.loads(reply.read()) == {"status": "ok"}
+
+
+def test_question_gets_the_knowledge_base_answer_and_1_picks_the_first_option(
+    phone: Callable[..., Phone], api: FakeTwilio, kb: knowledge.KnowledgeBase
+) -> None:
+    person = phone()
+    reply = person.say("what is palliative care?")
+    entry = kb.get("what_is_palliative_care")
+    assert entry.text("answer", "en", "US")[:60] in reply[0]
+    assert all(m["From"] == OUR_NUMBER for m in api.to(person.number))
+    assert all(text_size(part) <= MAX_LENGTH for part in reply)
+    options = parse_options(reply[-1])
+    assert [n for n, _ in options] == list(range(1, len(options) + 1)) and len(options) >= 2
+    assert f"{OPTIONS_HEADER}\n1. {options[0][1]}" in reply[-1]
+
+    expected = {kb.get(r).label("en"): kb.get(r).text("answer", "en", "US") for r in entry.related}
+    expected["Tell me more"] = entry.text("more", "en", "US") or entry.text("answer", "en", "US")
+    follow = person.say("1")
+    assert expected[options[0][1]][:60] in follow[0]
+    assert entry.text("answer", "en", "US")[:60] not in follow[0]
+
+
+def test_a_number_after_a_reply_without_options_is_an_ordinary_message(
+    phone: Callable[..., Phone], kb: knowledge.KnowledgeBase
+) -> None:
+    person = phone()
+    assert parse_options(person.say("what is palliative care?")[-1])
+    person.say("show more")  # "I haven't looked anything up yet": no options
+    reply = person.say("1")
+    assert kb.get("what_is_palliative_care").text("more", "en", "US")[:60] not in " ".join(reply)
+
+
+def test_forged_or_missing_signatures_get_403_and_nothing_is_sent(
+    phone: Callable[..., Phone], api: FakeTwilio
+) -> None:
+    person = phone()
+    fields = person.fields("what is palliative care?")
+    forged = RequestValidator("not-the-token").compute_signature(PUBLIC_URL, fields)
+    other_url = RequestValidator(AUTH_TOKEN).compute_signature(
+        "https://evil.example.com/webhooks/twilio/webhook", fields)
+    signed = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL, fields)
+    tampered = {**fields, "Body": "what is hospice?"}
+    for request, signature in ((fields, forged), (fields, other_url), (fields, None),
+                               (fields, ""), (tampered, signed)):
+        status, body, _ = person.post(request, signature=signature)
+        assert status == 403, (status, body)
+    assert api.to(person.number) == []
+    # Replies to one person go in order: had anything been sent, it would come before this.
+    assert person.say("HELP") == [HELP_TEXT]
+
+
+def test_bad_requests_are_refused_before_anything_happens(
+    phone: Callable[..., Phone], api: FakeTwilio
+) -> None:
+    person = phone()
+    fields = person.fields("what is hospice?")
+    as_json = json.dumps(fields).encode()
+    status, _, _ = person.post(fields, content_type="application/json", data=as_json)
+    assert status == 400
+    big = {**fields, "Body": "x" * (65 * 1024)}
+    assert person.post(big)[0] == 413
+    assert person.post(person.fields("hello"), data=b"\xff\xfe=\xff")[0] == 400
+    status, _, _ = person.post({k: v for k, v in fields.items() if k != "From"})
+    assert status == 400
+    assert api.to(person.number) == []
+
+
+def test_media_only_or_empty_messages_get_a_friendly_text_reply(
+    phone: Callable[..., Phone]
+) -> None:
+    person = phone()
+    picture = {"NumMedia": "1", "MediaContentType0": "image/jpeg",
+               "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/1"}
+    assert person.say(None, **picture) == [NO_TEXT_REPLY]
+    assert person.say("") == [NO_TEXT_REPLY]
+    assert person.say("   ", NumMedia="") == [NO_TEXT_REPLY]
+
+
+def test_stop_goes_quiet_until_start(
+    phone: Callable[..., Phone], api: FakeTwilio, var: Path
+) -> None:
+    person = phone()
+    person.say("hello")
+    before = len(api.to(person.number))
+    person.send("  Stop ")
+    person.send("what is hospice?")
+    person.send("HELP")
+    person.send("1")
+    assert len(api.to(person.number)) == before  # the webhook returns after sending
+
+    stored = (var / OPT_OUT_FILE).read_text(encoding="utf-8")
+    assert number_hash(person.number) in json.loads(stored)["opted_out"]
+    assert person.number.lstrip("+") not in stored
+
+    assert person.say("start") == [WELCOME_TEXT]  # nothing queued before it slipped out
+    assert len(api.to(person.number)) == before + 1
+    assert "Source:" in " ".join(person.say("what is hospice?"))
+    stored = json.loads((var / OPT_OUT_FILE).read_text(encoding="utf-8"))
+    assert number_hash(person.number) not in stored["opted_out"]
+    # Keywords and what came while opted out never reached Rasa.
+    with sqlite3.connect(var / "tracker.db") as db:
+        texts = [json.loads(row[0]).get("text") for row in db.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'",
+            (person.number,))]
+    assert texts == ["hello", "what is hospice?"]
+
+
+@pytest.mark.parametrize("stop, start", [("STOPALL", "yes"), ("unsubscribe", "UNSTOP"),
+                                         ("Cancel", "Start"), ("END", "Yes"), ("quit", "unstop")])
+def test_every_stop_word_opts_out_and_every_start_word_opts_back_in(
+    phone: Callable[..., Phone], api: FakeTwilio, stop: str, start: str
+) -> None:
+    person = phone()
+    person.send(stop)
+    person.send("what is palliative care?")
+    assert api.to(person.number) == []
+    assert person.say(start) == [WELCOME_TEXT]
+
+
+def test_help_says_what_this_is_and_how_to_stop(phone: Callable[..., Phone]) -> None:
+    for word in ("HELP", "info"):
+        reply = phone().say(word)
+        assert reply == [HELP_TEXT]
+        assert "automated" in reply[0] and "In an emergency call 911" in reply[0]
+        assert "Reply STOP to stop" in reply[0] and "Palliative Care Navigator" in reply[0]
+
+
+def test_a_long_answer_comes_in_parts_with_links_whole(
+    servers: stack.Stack, phone: Callable[..., Phone]
+) -> None:
+    question = "find hospice care near 60614"
+    full = _say_rest(servers, question)[0]
+    assert text_size(full["text"]) > 2 * MAX_LENGTH
+    parts = phone().say(question)
+    assert len(parts) >= 3 and all(text_size(p) <= MAX_LENGTH for p in parts)
+    links = re.findall(r"(?:https://|tel:)\S+", full["text"])
+    assert len(links) >= 6
+    for link in links:
+        assert any(link in re.findall(r"(?:https://|tel:)\S+", p) for p in parts), link
+    # Nothing lost or reordered: the parts are the REST reply plus the numbered options.
+    titles = [(i, b["title"]) for i, b in enumerate(full["buttons"], start=1)]
+    assert parse_options(parts[-1]) == titles
+    options = "\n".join([OPTIONS_HEADER, *(f"{i}. {t}" for i, t in titles)])
+    assert _squash(" ".join(parts)) == _squash(f"{full['text']}\n\n{options}")
+
+
+def test_whatsapp_replies_come_from_our_whatsapp_address(
+    phone: Callable[..., Phone], api: FakeTwilio
+) -> None:
+    person = phone(whatsapp=True)
+    assert "Source:" in " ".join(person.say("what is hospice?"))
+    assert {m["From"] for m in api.to(person.number)} == {f"whatsapp:{OUR_NUMBER}"}
+
+
+def test_a_failing_send_is_logged_without_details_and_nothing_breaks(
+    phone: Callable[..., Phone], api: FakeTwilio, var: Path
+) -> None:
+    unlucky = phone()
+    api.fail_for.add(unlucky.number)
+    unlucky.send("what is hospice?")  # still 200 with empty TwiML
+    assert api.to(unlucky.number) == []
+    log = (var / "rasa.log").read_text(encoding="utf-8", errors="replace")
+    assert "Twilio did not accept a reply" in log and "Twilio error 21211" in log
+    assert "Source:" in " ".join(phone().say("what is hospice?"))
+    api.fail_for.discard(unlucky.number)
+    assert "Source:" in " ".join(unlucky.say("what is hospice?"))
+
+
+def test_the_fake_api_never_refused_us(api: FakeTwilio) -> None:
+    assert api.refused == []
+
+
+def test_logs_hold_no_phone_numbers_or_message_texts(servers: stack.Stack, var: Path) -> None:
+    """Last on purpose: looks through everything the tests above made the servers log."""
+    log = "\n".join(p.read_text(encoding="utf-8", errors="replace")
+                    for p in (var / "rasa.log", var / "actions.log"))
+    assert "bot.channels.twilio" in log
+    numbers = [u for u in USED if u.startswith("+1555")]
+    assert numbers
+    for secret in [*USED, *(n.lstrip("+") for n in numbers), AUTH_TOKEN]:
+        assert secret not in log, secret
+
+
+# --- the channel on its own ----------------------------------------------------------------
+
+
+def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ACCOUNT_SID", "AUTH_TOKEN", "NUMBER", "PUBLIC_URL", "API_BASE", "MAX_LENGTH"):
+        monkeypatch.delenv(f"NAVIGATOR_TWILIO_{name}", raising=False)
+
+
+async def _never(_: Any) -> None:
+    raise AssertionError("the message must not reach Rasa")
+
+
+def test_not_configured_answers_503_and_processes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _clear_env(monkeypatch)
+    monkeypatch.setenv("NAVIGATOR_VAR_DIR", str(tmp_path))
+    for credentials in (None, {}, {"account_sid": "AC1", "auth_token": "t", "number": "+1"}):
+        channel = TwilioChannel.from_credentials(credentials)
+        assert not channel.config.configured
+        assert channel.get_output_channel() is None
+        body = urllib.parse.urlencode({"From": "+15551234567", "Body": "STOP"}).encode()
+        for signature in ("anything", None):
+            reply = asyncio.run(channel.handle(body, FORM, signature, _never))
+            assert reply.status == 503 and "not configured" in reply.body
+        assert len(channel.optouts) == 0
+    assert "NAVIGATOR_TWILIO_PUBLIC_URL" in channel.config.missing
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_settings_come_from_credentials_else_the_environment(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clear_env(monkeypatch)
+    monkeypatch.setenv("NAVIGATOR_TWILIO_ACCOUNT_SID", "ACenv")
+    monkeypatch.setenv("NAVIGATOR_TWILIO_AUTH_TOKEN", "from-env")
+    monkeypatch.setenv("NAVIGATOR_TWILIO_NUMBER", "whatsapp:+15550001111")
+    monkeypatch.setenv("NAVIGATOR_TWILIO_PUBLIC_URL", PUBLIC_URL)
+    config = TwilioConfig.from_credentials({"account_sid": "ACfile", "auth_token": ""})
+    assert config.configured and config.account_sid == "ACfile"
+    assert config.auth_token == "from-env" and "from-env" not in repr(config)
+    assert config.max_length == 1600 and config.api_base_url == "https://api.twilio.com"
+    assert config.messages_url == "https://api.twilio.com/2010-04-01/Accounts/ACfile/Messages.json"
+    assert config.sender_for("+447700900123") == "+15550001111"
+    assert config.sender_for("whatsapp:+447700900123") == "whatsapp:+15550001111"
+    monkeypatch.setenv("NAVIGATOR_TWILIO_API_BASE", "http://127.0.0.1:1/")
+    assert TwilioConfig.from_credentials({"max_length": 320}).max_length == 320
+    assert TwilioConfig.from_credentials(None).api_base_url == "http://127.0.0.1:1"
+    for bad in ("lots", "0", "5000"):
+        with pytest.raises(ValueError, match="max_length"):
+            TwilioConfig.from_credentials({"max_length": bad})
+
+
+def _channel(api: FakeTwilio, var_dir: Path, max_length: int = 1600) -> TwilioChannel:
+    config = TwilioConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, number=OUR_NUMBER,
+                          public_url=PUBLIC_URL, api_base_url=api.url, max_length=max_length)
+    return TwilioChannel(config, var_dir=var_dir)
+
+
+def _signed(fields: dict[str, str]) -> tuple[bytes, str]:
+    return (urllib.parse.urlencode(fields).encode(),
+            RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL, fields))
+
+
+def test_options_are_numbered_across_a_turn_and_a_failing_bot_gets_an_apology(
+    api: FakeTwilio, tmp_path: Path
+) -> None:
+    seen: list[str] = []
+    number = f"+1555{secrets.randbelow(10**7):07d}"
+
+    async def bot(message: Any) -> None:
+        seen.append(message.text)
+        if message.text == "crash":
+            raise RuntimeError("boom")
+        out = message.output_channel
+        await out.send_text_with_buttons(number, "First?", [{"title": "A", "payload": "/a"}])
+        await out.send_text_with_buttons(number, "Or?", [{"title": "B", "payload": "/b"},
+                                                         {"title": "C", "payload": "/c"}])
+        await out.send_custom_json(number, {"cards": [{"name": "x"}]})
+        await out.send_custom_json(number, {"text": "From custom."})
+
+    async def run() -> list[int]:
+        channel = _channel(api, tmp_path)
+        statuses = []
+        for text in ("hi", "3", "crash", "1"):
+            body, signature = _signed({"From": number, "Body": text, "MessageSid": "SM1"})
+            statuses.append((await channel.handle(body, FORM, signature, bot)).status)
+        await channel.sender.close()
+        return statuses
+
+    assert asyncio.run(run()) == [200, 200, 200, 200]
+    assert seen == ["hi", "/c", "crash", "1"]  # options forgotten after the failed turn
+    bodies = [m["Body"] for m in api.to(number)]
+    assert bodies[:3] == [f"First?\n\n{OPTIONS_HEADER}\n1. A",
+                          f"Or?\n\n{OPTIONS_HEADER}\n2. B\n3. C", "From custom."]
+    assert bodies[6].startswith("Sorry, something went wrong")
+
+
+def test_yes_is_an_answer_unless_opted_out_and_start_always_welcomes(
+    api: FakeTwilio, tmp_path: Path
+) -> None:
+    seen: list[str] = []
+    number = f"+1555{secrets.randbelow(10**7):07d}"
+
+    async def bot(message: Any) -> None:
+        seen.append(message.text)
+
+    async def run() -> None:
+        channel = _channel(api, tmp_path)
+        for text in ("yes", "START", "stop", "yes", "yes"):
+            body, signature = _signed({"From": number, "Body": text})
+            assert (await channel.handle(body, FORM, signature, bot)).status == 200
+        await channel.sender.close()
+
+    asyncio.run(run())
+    assert seen == ["yes", "yes"]  # the first answer, and the one after opting back in
+    assert [m["Body"] for m in api.to(number)] == [WELCOME_TEXT, WELCOME_TEXT]
+
+
+def test_opt_outs_survive_a_restart_and_hold_only_hashes(api: FakeTwilio, tmp_path: Path) -> None:
+    number = f"whatsapp:+1555{secrets.randbelow(10**7):07d}"
+
+    async def stop() -> None:
+        channel = _channel(api, tmp_path)
+        body, signature = _signed({"From": number, "Body": "STOP"})
+        assert (await channel.handle(body, FORM, signature, _never)).status == 200
+
+    asyncio.run(stop())
+    restarted = _channel(api, tmp_path)
+    assert number in restarted.optouts
+    assert number.removeprefix("whatsapp:") in restarted.optouts  # STOP means both channels
+    assert [p.name for p in tmp_path.iterdir()] == [OPT_OUT_FILE]  # no temp file left
+    text = (tmp_path / OPT_OUT_FILE).read_text(encoding="utf-8")
+    digits = number.removeprefix("whatsapp:+")
+    assert digits not in text
+    assert json.loads(text)["opted_out"] == [hashlib.sha256(f"+{digits}".encode()).hexdigest()]
+
+
+def test_an_unreadable_opt_out_file_is_kept_aside(tmp_path: Path) -> None:
+    (tmp_path / OPT_OUT_FILE).write_text("{not json", encoding="utf-8")
+    store = OptOutStore(tmp_path / OPT_OUT_FILE)
+    assert len(store) == 0
+    kept = [p for p in tmp_path.iterdir() if ".unreadable-" in p.name]
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == "{not json"
+
+
+# --- splitting and options -----------------------------------------------------------------
+
+
+def test_short_text_is_one_message_and_empty_text_none() -> None:
+    assert split_message("  Hello there.  ", 100) == ["Hello there."]
+    assert split_message("", 100) == [] and split_message(" \n ", 100) == []
+
+
+def test_long_text_splits_at_sentence_boundaries(kb: knowledge.KnowledgeBase) -> None:
+    text = " ".join(e.text("answer", "en", "US") for e in list(kb.entries.values())[:12])
+    parts = split_message(text, 300)
+    assert len(parts) > 5
+    assert all(text_size(p) <= 300 for p in parts)
+    assert all(re.search(r"[.!?)]$", p) for p in parts)
+    assert " ".join(parts) == text
+
+
+def test_paragraphs_are_preferred_over_sentences() -> None:
+    first, second = "One. Two three four.", "Five six. Seven."
+    assert split_message(f"{first}\n\n{second}", 30) == [first, second]
+    assert split_message(f"{first}\n\n{second}", 200) == [f"{first}\n\n{second}"]
+
+
+def test_an_overlong_sentence_is_split_at_spaces_never_mid_word() -> None:
+    words = [f"word{i}" for i in range(120)]
+    parts = split_message(" ".join(words) + ".", 70)
+    assert all(text_size(p) <= 70 for p in parts)
+    assert " ".join(parts).split() == [*words[:-1], words[-1] + "."]
+
+
+def test_links_stay_whole() -> None:
+    url = "https://www.google.com/maps/search/?api=1&query=Horizon+Hospice%2C+833+W+Chicago+Ave"
+    text = ("Call us now. " * 6 + f"Phone (312) 733-2233 (tel:+13127332233). Map: {url} "
+            "and more words here. " * 4)
+    parts = split_message(text, 90)
+    assert all(text_size(p) <= 90 for p in parts)
+    assert any("tel:+13127332233" in p for p in parts) and any(url in p for p in parts)
+
+
+def test_only_a_single_overlong_word_is_cut_and_size_counts_utf16() -> None:
+    assert split_message("x" * 250, 100) == ["x" * 100, "x" * 100, "x" * 50]
+    emoji = "🙂" * 60  # 2 UTF-16 units each, as Twilio counts
+    assert all(text_size(p) <= 100 for p in split_message(emoji, 100))
+    assert "".join(split_message(emoji, 100)) == emoji
+
+
+def test_buttons_become_numbered_options_and_numbers_become_payloads() -> None:
+    options = options_from_buttons([{"title": "Show more", "payload": "/provider_more"},
+                                    {"title": "Look further away", "payload": "/provider_widen"},
+                                    {"payload": "/no_title"}, "junk"])
+    assert options == [Option("Show more", "/provider_more"),
+                       Option("Look further away", "/provider_widen")]
+    text = format_options("Here you are.", options)
+    assert text.endswith("Reply with a number:\n1. Show more\n2. Look further away")
+    assert parse_options(text) == [(1, "Show more"), (2, "Look further away")]
+    assert format_options("", options).startswith(OPTIONS_HEADER)
+    assert format_options("Plain.", []) == "Plain."
+    for reply, payload in (("1", "/provider_more"), (" 2 ", "/provider_widen"),
+                           ("2.", "/provider_widen"), ("#1", "/provider_more"),
+                           ("1)", "/provider_more")):
+        assert choose_option(reply, options) == payload, reply
+    for reply in ("0", "3", "12", "1 please", "one", "", "60614"):
+        assert choose_option(reply, options) is None, reply
+    assert choose_option("1", []) is None and choose_option("1", None) is None
+
+
+def test_remembered_options_are_bounded(api: FakeTwilio, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channel_module, "MAX_REMEMBERED_SENDERS", 3)
+    channel = _channel(api, tmp_path)
+    for i in range(5):
+        channel.remember_options(f"+1{i}", [Option("A", "/a")])
+    assert [channel.options_for(f"+1{i}") != [] for i in range(5)] == [False] * 2 + [True] * 3
