@@ -1,6 +1,7 @@
-"""Start the action server and the Rasa server together, and stop them together.
+"""Start the action server, the Rasa server and (optionally) the web gateway together, and
+stop them together.
 
-Both bind to loopback only. Used by ``navigator run`` and by the integration tests, so the
+All bind to loopback by default. Used by ``navigator run`` and by the integration tests, so the
 tests exercise exactly what a user starts.
 """
 
