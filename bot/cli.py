@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -63,6 +64,15 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return evaluate.main(settings, folds=args.folds, skip_cv=args.skip_cv)
 
 
+def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import retention
+
+    url = args.db or f"sqlite:///{(settings.var_dir / 'tracker.db').resolve()}"
+    report = retention.delete_older_than(url, args.days)
+    print(f"{report} last active more than {args.days:g} days ago")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="navigator", description=__doc__)
@@ -76,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     ev.add_argument("--skip-cv", action="store_true", help="only the held-out evaluation")
     ev.set_defaults(func=_eval)
+    ret = sub.add_parser("retention", help="delete conversations older than N days")
+    ret.add_argument("--days", type=float,
+                     default=float(os.environ.get("NAVIGATOR_RETENTION_DAYS", "30")),
+                     help="keep this many days (default NAVIGATOR_RETENTION_DAYS or 30)")
+    ret.add_argument("--db", help="tracker store URL (default: var/tracker.db)")
+    ret.set_defaults(func=_retention)
     return parser
 
 
@@ -85,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return args.func(args, settings)
-    except (SettingsError, RuntimeError) as exc:
+    except (SettingsError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

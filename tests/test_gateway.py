@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import knowledge
 from bot import stack
+from bot.settings import ROOT
 from bot.web.gateway import COOKIE, Config, Gateway, RateLimiter, sign, verify
 
 
@@ -48,7 +49,8 @@ def _with_fake_rasa(body: Any, replies: list[dict[str, Any]] | None = None, **co
     seen: list[dict[str, Any]] = []
 
     async def run() -> Any:
-        async with TestServer(_fake_rasa(replies or [{"text": "hi"}], seen)) as rasa:
+        default = [{"text": "hi"}]
+        async with TestServer(_fake_rasa(default if replies is None else replies, seen)) as rasa:
             gateway = Gateway(Config(rasa_url=str(rasa.make_url("")).rstrip("/"), **config))
             async with TestClient(TestServer(gateway.app)) as client:
                 return await body(client, seen)
@@ -190,3 +192,90 @@ def test_real_assistant_through_the_gateway(servers: stack.Stack,
             assert longer[:60] not in text  # a new conversation has no last answer
 
     asyncio.run(run())
+
+
+def test_silence_from_a_dead_action_server_becomes_a_kind_apology() -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+
+    async def body(client: TestClient, seen: list) -> None:
+        r = await client.post("/api/chat", json={"message": "what is hospice?"})
+        messages = (await r.json())["messages"]
+        assert r.status == 200 and len(messages) == 1
+        text = messages[0]["text"]
+        assert "couldn't answer" in text and "call 0800 000 0000" in text and "911" in text
+
+    _with_fake_rasa(body, replies=[], actions_url=dead, human_contact="call 0800 000 0000")
+
+
+def test_deliberate_silence_stays_silent_when_the_action_server_is_up() -> None:
+    async def run() -> None:
+        async def health(_request: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        actions = web.Application()
+        actions.router.add_get("/health", health)
+        async with TestServer(actions) as up:
+            url = str(up.make_url("")).rstrip("/")
+
+            async def body(client: TestClient, seen: list) -> None:
+                r = await client.post("/api/chat", json={"message": "hello?"})
+                assert (await r.json())["messages"] == []  # e.g. handed over to a person
+
+            seen: list = []
+            async with TestServer(_fake_rasa([], seen)) as rasa:
+                gateway = Gateway(Config(rasa_url=str(rasa.make_url("")).rstrip("/"),
+                                         actions_url=url))
+                async with TestClient(TestServer(gateway.app)) as client:
+                    await body(client, seen)
+
+    asyncio.run(run())
+
+
+def test_action_server_dies_and_comes_back(trained_model: Path, tmp_path: Path) -> None:
+    """With the real servers: kill the action server mid-conversation, then start it again."""
+    import http.cookiejar
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from bot.model import rasa_env
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def chat(url: str, text: str) -> list[dict[str, Any]]:
+        request = urllib.request.Request(url + "api/chat", json.dumps({"message": text}).encode(),
+                                         {"Content-Type": "application/json"})
+        with opener.open(request, timeout=60) as response:
+            assert response.status == 200
+            return json.loads(response.read())["messages"]
+
+    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+                       web_port=_free_port(), var_dir=tmp_path, log_dir=tmp_path,
+                       tracker_db=tmp_path / "tracker.db") as running:
+        assert "Source:" in chat(running.web_url, "what is hospice?")[0]["text"]
+        actions = running.processes.pop("action")
+        os.killpg(actions.pid, signal.SIGTERM)
+        actions.wait(15)
+        down = chat(running.web_url, "who pays for hospice?")
+        assert "couldn't answer" in down[0]["text"] and "911" in down[0]["text"]
+        env = {**rasa_env(), "SANIC_HOST": running.host,
+               "NAVIGATOR_DIRECTORY_URL": f"sqlite:///{tmp_path / 'directory.db'}"}
+        with (tmp_path / "actions-again.log").open("ab") as log:
+            running.processes["action"] = subprocess.Popen(
+                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
+                 str(running.actions_port)], cwd=ROOT, env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://{running.host}:{running.actions_port}"
+                                            "/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        back = chat(running.web_url, "tell me more")  # the same conversation resumes
+        assert back and "couldn't answer" not in back[0]["text"]

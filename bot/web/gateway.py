@@ -45,6 +45,13 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+NO_ANSWER = ("Sorry, part of the assistant isn't working right now, so I couldn't answer. "
+             "Please try again in a few minutes.")
+EMERGENCY = "In an emergency call 911 (US) or 999 (UK)."
+# How the HTTP server must be run (python -m bot.web and the tests): no automatic
+# decompression, so a body that claims gzip/deflate/br and is not gets our JSON 400 instead of
+# aiohttp's bare error page or a 500 (found by tests/test_fuzz.py).
+SERVER_OPTIONS = {"auto_decompress": False}
 UNAVAILABLE = ("Sorry, the assistant isn't available right now. Please try again in a few "
                "minutes. In an emergency call 911 (US) or 999 (UK).")
 log = logging.getLogger(__name__)
@@ -60,8 +67,9 @@ class Config:
     directory_url: str | None = None
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     secure_cookies: bool = False  # set True behind HTTPS
+    human_contact: str | None = None  # e.g. "call 0800 123 4567 (9am-5pm)"
     session_rate: tuple[int, float] = (20, 60.0)  # messages per seconds, per conversation
-    address_rate: tuple[int, float] = (120, 60.0)  # per client address
+    address_rate: tuple[int, float] = (300, 60.0)  # per client address (NAT: be generous)
     timeout: float = 30.0
 
 
@@ -176,7 +184,12 @@ class Gateway:
                          "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
         if request.content_type != "application/json":
             return error(415, "not_json", "Please send JSON: {\"message\": \"...\"}.")
-        raw = await request.read()
+        if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            return error(400, "bad_json", "Sorry, I couldn't read that message.")
+        try:
+            raw = await request.read()
+        except web.RequestPayloadError:
+            return error(400, "bad_json", "Sorry, I couldn't read that message.")
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -203,6 +216,10 @@ class Gateway:
             log.warning("Rasa did not answer")
             response = error(503, "unavailable", UNAVAILABLE)
         else:
+            if not replies and await self._probe(f"{self.config.actions_url}/health") != "ok":
+                # Rasa answers nothing when its action server is down: say so, kindly.
+                log.warning("action server down: answered with an apology")
+                replies = [_message({"text": self._apology()})]
             response = web.json_response({"messages": replies})
         if fresh:
             self._set_cookie(response, session_id)
@@ -216,6 +233,12 @@ class Gateway:
                 raise ValueError(f"Rasa answered {resp.status}")
             data = await resp.json()
         return [_message(m) for m in data if isinstance(m, dict)]
+
+    def _apology(self) -> str:
+        contact = self.config.human_contact
+        person = (f" To talk to a person, {contact}." if contact else
+                  " Your doctor, nurse or GP can also help.")
+        return f"{NO_ANSWER}{person} {EMERGENCY}"
 
     async def restart(self, _request: web.Request) -> web.Response:
         response = web.json_response({"messages": []})

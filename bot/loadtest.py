@@ -1,0 +1,128 @@
+"""`make loadtest`: many people chatting at once through the gateway, over real HTTP.
+
+Each simulated user keeps their own cookie (so the gateway gives them their own
+conversation) and plays a realistic mix of turns: FAQ questions, a provider search with
+follow-ups, and messages the assistant should not understand. It prints p50/p95/p99
+latency, throughput and errors, then checks that every user turn reached the SQL tracker
+store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import socket
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import ClientSession, ClientTimeout, CookieJar
+
+from bot import model, stack
+from bot.settings import Settings
+
+FAQ = ["what is palliative care?", "is hospice only for cancer?", "will medicare pay for "
+       "hospice?", "can a pain clinic help my back?", "what's the difference with hospice?",
+       "my mum has copd, can palliative care help her?", "tell me more",
+       "how do I talk to the doctor about pain?", "what happens in the last days of life?"]
+SEARCH = ["find hospice care near 60614", "show more", "call the second one",
+          "widen the search", "is there palliative care close to Boise?", "only hospices",
+          "hospices in Tulsa, OK", "pain clinic near me", "83702"]
+ODD = ["asdfgh", "what's the weather in paris", "ok", "thanks", "hello"]
+
+
+def _script(rng: random.Random, turns: int) -> list[str]:
+    pools = [FAQ, SEARCH, ODD]
+    weights = [0.55, 0.35, 0.10]
+    return [rng.choice(rng.choices(pools, weights)[0]) for _ in range(turns)]
+
+
+async def _user(url: str, turns: list[str], latencies: list[float], errors: list[str],
+                senders: list[tuple[str, int]]) -> None:
+    jar = CookieJar(unsafe=True)
+    async with ClientSession(cookie_jar=jar, timeout=ClientTimeout(total=60)) as client:
+        for text in turns:
+            started = time.perf_counter()
+            try:
+                async with client.post(url + "api/chat", json={"message": text}) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        errors.append(f"HTTP {resp.status}")
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                errors.append(type(exc).__name__)
+            latencies.append(time.perf_counter() - started)
+        for cookie in jar:
+            if cookie.key == "pcn_session":
+                senders.append((cookie.value.split(".", 1)[0], len(turns)))
+
+
+async def _run(url: str, users: int, turns: int, seed: int) -> tuple[list, list, list, float]:
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    errors: list[str] = []
+    senders: list[str] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(_user(url, _script(rng, turns), latencies, errors, senders)
+                           for _ in range(users)))
+    return latencies, errors, senders, time.perf_counter() - started
+
+
+def _percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="navigator loadtest", description=__doc__)
+    parser.add_argument("--users", type=int, nargs="+", default=[20, 50])
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    model_file = model.ensure_model(Settings.from_env().models_dir)
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="navigator-load-") as tmp:
+        var = Path(tmp)
+        # every simulated user comes from 127.0.0.1: lift the per-address limit for the run
+        with stack.running(model_file, rasa_port=_free_port(), actions_port=_free_port(),
+                           web_port=_free_port(), var_dir=var, tracker_db=var / "tracker.db",
+                           log_dir=var, extra_env={"NAVIGATOR_WEB_ADDRESS_RATE": "100000",
+                                                   "NAVIGATOR_WEB_SESSION_RATE": "1000"}
+                           ) as running:
+            asyncio.run(_run(running.web_url, 2, 3, 0))  # warm up
+            print(f"{'users':>5} {'turns':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+                  f"{'turns/s':>8} {'errors':>6} {'lost':>5}")
+            for users in args.users:
+                lat, errors, senders, seconds = asyncio.run(
+                    _run(running.web_url, users, args.turns, args.seed + users))
+                missing = _missing_turns(var / "tracker.db", senders)
+                ms = [x * 1000 for x in lat]
+                print(f"{users:5d} {len(lat):6d} {statistics.median(ms):7.0f} "
+                      f"{_percentile(ms, 0.95):7.0f} {_percentile(ms, 0.99):7.0f} "
+                      f"{len(lat) / seconds:8.1f} {len(errors):6d} {missing:5d}", flush=True)
+                failed |= bool(errors) or missing > 0
+    print("goal: p95 <= 150 ms at 20 users; 0 errors; every turn stored")
+    return 1 if failed else 0
+
+
+def _missing_turns(db: Path, senders: list[tuple[str, int]]) -> int:
+    """User turns sent but not in the tracker store (a fallback may add events, never lose)."""
+    missing = 0
+    with sqlite3.connect(db) as conn:
+        for sender, sent in senders:
+            stored = conn.execute("SELECT COUNT(*) FROM events WHERE type_name = 'user' AND "
+                                  "sender_id = ?", (sender,)).fetchone()[0]
+            missing += max(0, sent - stored)
+    return missing
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
