@@ -164,7 +164,29 @@ def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
                        web_port=_free_port(), var_dir=var, tracker_db=var / "tracker.db",
                        log_dir=var) as running:
+        running.log_dir = var  # type: ignore[attr-defined]
         yield running
+
+
+PERSONAL = ("Zebediah Quux", "555-867-5309", "zeb.quux@example.org", "12 Elm Street")
+
+
+def test_personal_details_never_reach_the_logs(servers: stack.Stack) -> None:
+    async def run() -> None:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as client:
+            base = servers.web_url.rstrip("/")
+            for text in (f"My name is {PERSONAL[0]}, call me on {PERSONAL[1]} or "
+                         f"{PERSONAL[2]}. I live at {PERSONAL[3]}. Does medicare pay?",
+                         f"find a hospice near {PERSONAL[3]} 60614"):
+                r = await client.post(base + "/api/chat", json={"message": text})
+                assert r.status == 200
+
+    asyncio.run(run())
+    logs = {p.name: p.read_text(errors="replace")
+            for p in servers.log_dir.glob("*.log")}  # type: ignore[attr-defined]
+    assert {"rasa.log", "actions.log", "web.log"} <= set(logs)
+    leaks = [(name, item) for name, text in logs.items() for item in PERSONAL if item in text]
+    assert leaks == []
 
 
 def test_real_assistant_through_the_gateway(servers: stack.Stack,
