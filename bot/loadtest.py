@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import socket
 import sqlite3
 import statistics
 import tempfile
@@ -23,6 +22,7 @@ from aiohttp import ClientSession, ClientTimeout, CookieJar
 
 from bot import model, stack
 from bot.settings import Settings
+from bot.stack import free_port
 
 FAQ = ["what is palliative care?", "is hospice only for cancer?", "will medicare pay for "
        "hospice?", "can a pain clinic help my back?", "what's the difference with hospice?",
@@ -75,12 +75,6 @@ def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="navigator loadtest", description=__doc__)
     parser.add_argument("--users", type=int, nargs="+", default=[20, 50])
@@ -92,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="navigator-load-") as tmp:
         var = Path(tmp)
         # every simulated user comes from 127.0.0.1: lift the per-address limit for the run
-        with stack.running(model_file, rasa_port=_free_port(), actions_port=_free_port(),
-                           web_port=_free_port(), var_dir=var, tracker_db=var / "tracker.db",
+        with stack.running(model_file, rasa_port=free_port(), actions_port=free_port(),
+                           web_port=free_port(), var_dir=var, tracker_db=var / "tracker.db",
                            log_dir=var, extra_env={"NAVIGATOR_WEB_ADDRESS_RATE": "100000",
                                                    "NAVIGATOR_WEB_SESSION_RATE": "1000"}
                            ) as running:

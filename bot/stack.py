@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,13 @@ from bot.model import rasa_command, rasa_env
 from bot.settings import ROOT
 
 
+def free_port() -> int:
+    """A TCP port on loopback that is free right now (for tests and load runs)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class StackError(RuntimeError):
     """A server did not start, or stopped unexpectedly."""
 
@@ -38,6 +46,7 @@ class Stack:
     actions_port: int
     processes: dict[str, subprocess.Popen]
     web_port: int | None = None
+    var_dir: Path | None = None  # run files, the tracker database and (in tests) the logs
 
     @property
     def web_url(self) -> str | None:
@@ -161,7 +170,7 @@ def start(
         )
 
     procs: dict[str, subprocess.Popen] = {}
-    stack = Stack(host, rasa_port, actions_port, procs, web_port)
+    stack = Stack(host, rasa_port, actions_port, procs, web_port, var_dir)
     try:
         procs["action"] = spawn(
             "actions",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -86,7 +86,3 @@ def is_current(engine: Engine) -> bool:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision() == head
 
-
-def open_session(url: str | None = None) -> Session:
-    """A new session on the directory at `url`."""
-    return session_factory(url)()

@@ -69,3 +69,16 @@ def directory_engine(request, tmp_path_factory):
     bundled.ensure_ready(engine, progress=False)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real action server, Rasa server and web gateway, started once for the tests that
+    talk to them as users do (logs and the tracker database in `servers.var_dir`)."""
+    from bot import stack
+
+    var = tmp_path_factory.mktemp("var")
+    with stack.running(trained_model, rasa_port=stack.free_port(),
+                       actions_port=stack.free_port(), web_port=stack.free_port(),
+                       var_dir=var, tracker_db=var / "tracker.db", log_dir=var) as running:
+        yield running

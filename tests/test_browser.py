@@ -4,8 +4,6 @@ gateway, Rasa server, action server and directory. Saves the screenshots the REA
 from __future__ import annotations
 
 import csv
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,19 +24,9 @@ ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-backgrou
         "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def site(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    var = tmp_path_factory.mktemp("var")
-    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
-                       web_port=_free_port(), var_dir=var, tracker_db=var / "tracker.db",
-                       log_dir=var) as running:
-        yield running.web_url
+def site(servers: stack.Stack) -> str:
+    return servers.web_url
 
 
 @pytest.fixture(scope="module")

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 import knowledge
 from bot import stack
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def var(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("var")
-
-
-@pytest.fixture(scope="module")
-def servers(trained_model: Path, var: Path) -> Iterator[stack.Stack]:
-    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
-                       var_dir=var, tracker_db=var / "tracker.db", log_dir=var) as running:
-        yield running
 
 
 class User:
@@ -94,11 +73,11 @@ def test_gibberish_gets_offered_topics_then_a_rephrase_request(servers: stack.St
     assert "another way" in second[0]["text"]
 
 
-def test_conversation_is_kept_in_the_sql_tracker_store(servers: stack.Stack, var: Path) -> None:
+def test_conversation_is_kept_in_the_sql_tracker_store(servers: stack.Stack) -> None:
     user = User(servers)
     user.say("hello")
     user.say("what is hospice")
-    with sqlite3.connect(var / "tracker.db") as conn:
+    with sqlite3.connect(servers.var_dir / "tracker.db") as conn:
         texts = [json.loads(row[0]).get("text") for row in conn.execute(
             "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (user.id,))]
     assert texts == ["hello", "what is hospice"]

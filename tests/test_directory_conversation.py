@@ -5,33 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot import stack
 from knowledge.directory import nice_case
 from providers.bundled import CMS_FILE
 from providers.geo import distance_miles, gazetteer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Stack]:
-    var = tmp_path_factory.mktemp("var")
-    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
-                       var_dir=var, tracker_db=var / "tracker.db", log_dir=var) as running:
-        yield running
 
 
 class User:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 import knowledge
 from bot import stack
 from bot.settings import ROOT
+from bot.stack import free_port
 from bot.web.gateway import COOKIE, Config, Gateway, RateLimiter, sign, verify
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fake_rasa(replies: list[dict[str, Any]], seen: list[dict[str, Any]]) -> web.Application:
@@ -132,7 +125,7 @@ def test_rate_limiter_forgets_old_hits() -> None:
 
 
 def test_rasa_down_gets_503_with_a_kind_message_and_health_says_so() -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
 
     async def body(client: TestClient) -> None:
         r = await client.post("/api/chat", json={"message": "hello"})
@@ -158,16 +151,6 @@ def test_every_response_carries_strict_security_headers() -> None:
     _with_fake_rasa(body)
 
 
-@pytest.fixture(scope="module")
-def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Stack]:
-    var = tmp_path_factory.mktemp("var")
-    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
-                       web_port=_free_port(), var_dir=var, tracker_db=var / "tracker.db",
-                       log_dir=var) as running:
-        running.log_dir = var  # type: ignore[attr-defined]
-        yield running
-
-
 PERSONAL = ("Zebediah Quux", "555-867-5309", "zeb.quux@example.org", "12 Elm Street")
 
 
@@ -183,7 +166,7 @@ def test_personal_details_never_reach_the_logs(servers: stack.Stack) -> None:
 
     asyncio.run(run())
     logs = {p.name: p.read_text(errors="replace")
-            for p in servers.log_dir.glob("*.log")}  # type: ignore[attr-defined]
+            for p in servers.var_dir.glob("*.log")}
     assert {"rasa.log", "actions.log", "web.log"} <= set(logs)
     leaks = [(name, item) for name, text in logs.items() for item in PERSONAL if item in text]
     assert leaks == []
@@ -217,7 +200,7 @@ def test_real_assistant_through_the_gateway(servers: stack.Stack,
 
 
 def test_silence_from_a_dead_action_server_becomes_a_kind_apology() -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
 
     async def body(client: TestClient, seen: list) -> None:
         r = await client.post("/api/chat", json={"message": "what is hospice?"})
@@ -275,8 +258,8 @@ def test_action_server_dies_and_comes_back(trained_model: Path, tmp_path: Path) 
             assert response.status == 200
             return json.loads(response.read())["messages"]
 
-    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
-                       web_port=_free_port(), var_dir=tmp_path, log_dir=tmp_path,
+    with stack.running(trained_model, rasa_port=free_port(), actions_port=free_port(),
+                       web_port=free_port(), var_dir=tmp_path, log_dir=tmp_path,
                        tracker_db=tmp_path / "tracker.db") as running:
         assert "Source:" in chat(running.web_url, "what is hospice?")[0]["text"]
         actions = running.processes.pop("action")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import urllib.request
 import uuid
@@ -15,14 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot import handoff, stack
+from bot.stack import free_port
 
 TOKEN = "test-" + uuid.uuid4().hex
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_reference_is_short_and_easy_to_read_out() -> None:
@@ -74,7 +68,7 @@ class _Webhook(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def webhook() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), _Webhook)
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Webhook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/handoff"
@@ -87,7 +81,7 @@ def servers(trained_model: Path, webhook: str, tmp_path_factory: pytest.TempPath
     var = tmp_path_factory.mktemp("var")
     env = {"NAVIGATOR_HANDOFF_WEBHOOK_URL": webhook, "NAVIGATOR_HANDOFF_WEBHOOK_TOKEN": TOKEN,
            "NAVIGATOR_HANDOFF_PHONE": "0800 000 0000", "NAVIGATOR_HANDOFF_HOURS": "9am-5pm"}
-    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+    with stack.running(trained_model, rasa_port=free_port(), actions_port=free_port(),
                        var_dir=var, tracker_db=var / "tracker.db", log_dir=var, api_token=TOKEN,
                        extra_env=env) as running:
         yield running
@@ -149,5 +143,5 @@ def test_crisis_reply_also_offers_the_staff_line(servers: stack.Stack) -> None:
 def test_an_unreachable_webhook_is_reported_not_raised() -> None:
     import asyncio
 
-    url = f"http://127.0.0.1:{_free_port()}/nobody-listens"
+    url = f"http://127.0.0.1:{free_port()}/nobody-listens"
     assert asyncio.run(handoff.notify(url, {"reference": "PCN-TEST00"}, timeout=2)) is False

@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 import secrets
-import socket
 import sqlite3
 import threading
 import urllib.error
@@ -52,6 +51,7 @@ from bot.channels.twilio import (
     text_size,
 )
 from bot.settings import ROOT
+from bot.stack import free_port
 
 ACCOUNT_SID = "AC" + uuid.uuid4().hex
 AUTH_TOKEN = secrets.token_hex(16)  # made up per run: no secret in any file
@@ -60,12 +60,6 @@ PUBLIC_URL = "https://chat.example.org/webhooks/twilio/webhook"
 MAX_LENGTH = 480  # shorter than Twilio's 1600, so the longest replies come in parts
 FORM = "application/x-www-form-urlencoded"
 USED: list[str] = []  # every phone number and message text sent: must never reach the logs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FakeTwilio:
@@ -104,7 +98,7 @@ class FakeTwilio:
         app.router.add_route("*", "/{tail:.*}", self._elsewhere)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
-        self.port = _free_port()
+        self.port = free_port()
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
         self._started.set()
         self._loop.run_forever()
@@ -234,7 +228,7 @@ def servers(trained_model: Path, var: Path, api: FakeTwilio) -> Iterator[stack.S
         "NAVIGATOR_TWILIO_MAX_LENGTH": str(MAX_LENGTH),
         "NAVIGATOR_VAR_DIR": str(var),
     }
-    with stack.running(trained_model, rasa_port=_free_port(), actions_port=_free_port(),
+    with stack.running(trained_model, rasa_port=free_port(), actions_port=free_port(),
                        var_dir=var, tracker_db=var / "tracker.db", log_dir=var,
                        extra_env=env) as running:
         yield running
