@@ -100,14 +100,12 @@ class ValidateProviderSearchForm(FormValidationAction):
 
 
 def _run_search(session, place: dict, service: str, radius: int, offset: int,  # noqa: ANN001
-                widen: bool) -> tuple[int, search.SearchResult | None]:
-    available = search.coverage(session, service, place["country"])
-    if not available:
-        return 0, None
-    result = search.search(session, place["lat"], place["lon"], service, radius_miles=radius,
-                           limit=PAGE, offset=offset,
-                           widen=search.WIDENING_MILES if widen else ())
-    return available, result
+                widen: bool) -> search.SearchResult | None:
+    """The page asked for, or None when the directory has no such service in that country."""
+    if not search.holds(session, service, place["country"]):
+        return None
+    return search.search(session, place["lat"], place["lon"], service, radius_miles=radius,
+                         limit=PAGE, offset=offset, widen=search.WIDENING_MILES if widen else ())
 
 
 async def _search_and_reply(dispatcher: CollectingDispatcher, tracker: Tracker, place: dict,
@@ -116,7 +114,7 @@ async def _search_and_reply(dispatcher: CollectingDispatcher, tracker: Tracker, 
     language = _language(tracker)
     region = REGION_OF_COUNTRY.get(place["country"], "US")
     try:
-        available, result = await _in_db(_run_search, place, service, radius, offset, widen)
+        result = await _in_db(_run_search, place, service, radius, offset, widen)
     except SQLAlchemyError:
         dispatcher.utter_message(text=UNAVAILABLE)
         return []
@@ -240,12 +238,10 @@ class ActionProviderDetail(Action):
             return []
         place = state["place"]
         try:
-            hits = await _in_db(lambda s: [search.get(s, pid, place["lat"], place["lon"])
-                                           for pid in state["shown"]])
+            hits = await _in_db(search.get_many, state["shown"], place["lat"], place["lon"])
         except SQLAlchemyError:
             dispatcher.utter_message(text=UNAVAILABLE)
             return []
-        hits = [h for h in hits if h is not None]
         ordinal = next(tracker.get_latest_entity_values("ordinal"), None)
         index = _pick(tracker.latest_message.get("text") or "", ordinal, [h.name for h in hits])
         if index is None:

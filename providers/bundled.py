@@ -17,7 +17,7 @@ def ensure_ready(engine: Engine, report_dir: Path | None = None,
     """Migrate the schema; import the bundled CMS hospice list if the directory is empty."""
     db.upgrade(engine)
     with Session(engine, future=True) as session:
-        if search.coverage(session) > 0:
+        if search.holds(session):
             return None
         return importer.import_file(session, CMS_FILE, "cms", report_dir=report_dir,
                                     progress=progress)

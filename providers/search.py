@@ -250,15 +250,23 @@ def search(
                         widened_from=radius_miles if used != radius_miles else None)
 
 
-def get(session: Session, provider_id: int, lat: float | None = None,
-        lon: float | None = None) -> Hit | None:
-    """One provider by id, with its distance from (lat, lon) when given."""
-    row = _rows(session, [provider_id]).get(provider_id)
-    if row is None:
-        return None
-    miles = (distance_miles(lat, lon, row.lat, row.lon)
-             if lat is not None and lon is not None else 0.0)
-    return _to_hit(row, miles)
+def get_many(session: Session, provider_ids: Sequence[int], lat: float, lon: float) -> list[Hit]:
+    """Providers by id, in the order given (missing ones left out), with their distance from
+    (lat, lon): one query."""
+    rows = _rows(session, list(provider_ids))
+    return [_to_hit(rows[pid], distance_miles(lat, lon, rows[pid].lat, rows[pid].lon))
+            for pid in provider_ids if pid in rows]
+
+
+def holds(session: Session, service: str | None = None, country: str | None = None) -> bool:
+    """Whether the directory has any provider of a service (in a country): one indexed probe,
+    cheap enough to ask before every search."""
+    query = select(Provider.id)
+    if country:
+        query = query.where(Provider.country == country)
+    if service:
+        query = query.join(provider_services).join(Service).where(Service.code == service)
+    return session.execute(query.limit(1)).first() is not None
 
 
 def coverage(session: Session, service: str | None = None, country: str | None = None) -> int:
