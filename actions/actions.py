@@ -80,9 +80,11 @@ def _can_hand_off() -> bool:
     return bool(SETTINGS.handoff_phone or SETTINGS.handoff_webhook_url)
 
 
-def _send(dispatcher: CollectingDispatcher, reply: knowledge.Reply) -> None:
+def send_reply(dispatcher: CollectingDispatcher, reply: knowledge.Reply) -> None:
+    """Send a channel-neutral reply: text, quick replies, and cards as a custom payload."""
     dispatcher.utter_message(
-        text=reply.text, buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons]
+        text=reply.text, buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons],
+        json_message={"cards": reply.cards} if reply.cards else None,
     )
 
 
@@ -150,7 +152,7 @@ class ActionAnswerFaq(Action):
         reply = knowledge.render(KB, entry, language, region, more=more)
         if audience == "caregiver":
             reply = _offer_carer_support(reply, entry.id, language)
-        _send(dispatcher, reply)
+        send_reply(dispatcher, reply)
         if (not audience and not more and entry.id in AUDIENCE_MATTERS
                 and not tracker.get_slot("audience_asked")):
             question, buttons = ASK_AUDIENCE
@@ -178,7 +180,7 @@ class ActionSetAudience(Action):
         if audience == "caregiver":
             buttons = [knowledge.Button(KB.entries[c].label(language), knowledge.faq_payload(c))
                        for c in CARER_ENTRIES if c in KB]
-            _send(dispatcher, knowledge.Reply(
+            send_reply(dispatcher, knowledge.Reply(
                 "Thank you. Looking after someone is hard work, so I'll also point you to help "
                 "for carers. What would you like to know?", buttons))
         else:
@@ -243,7 +245,7 @@ class ActionAskAffirmation(Action):
             if buttons
             else "I'm not sure I understood. Could you tell me a bit more?"
         )
-        _send(dispatcher, knowledge.Reply(text, [*buttons, SOMETHING_ELSE]))
+        send_reply(dispatcher, knowledge.Reply(text, [*buttons, SOMETHING_ELSE]))
         return []
 
 
@@ -285,7 +287,7 @@ class ActionMedicalAdvice(Action):
             if i in KB
         ]
         text = HELPLINES.medical_advice_reply(language, region)
-        _send(dispatcher, knowledge.Reply(text, buttons))
+        send_reply(dispatcher, knowledge.Reply(text, buttons))
         return []
 
 

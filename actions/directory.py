@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
+from actions.actions import send_reply
 from bot.settings import Settings
 from knowledge import directory as render
 from providers import db, search
@@ -28,14 +29,6 @@ DEFAULT_SERVICE = "hospice"
 REGION_OF_COUNTRY = {"US": "US", "GB": "UK"}
 UNAVAILABLE = ("Sorry, I can't search the list of services right now. Please try again in a "
                "few minutes.")
-
-
-def _send(dispatcher: CollectingDispatcher, message: render.Message) -> None:
-    dispatcher.utter_message(
-        text=message.text,
-        buttons=[{"title": t, "payload": p} for t, p in message.buttons],
-        json_message={"cards": message.cards} if message.cards else None,
-    )
 
 
 def _language(tracker: Tracker) -> str:
@@ -88,7 +81,7 @@ class ValidateProviderSearchForm(FormValidationAction):
             if attempts >= MAX_ATTEMPTS:
                 dispatcher.utter_message(text=render.texts(language)["errors"]["gave_up"])
                 return {"location": str(value)[:80], "place": None, "location_attempts": 0}
-            _send(dispatcher, render.location_error(err.reason, err.text, err.candidates,
+            send_reply(dispatcher, render.location_error(err.reason, err.text, err.candidates,
                                                     language))
             return {"location": None, "location_attempts": attempts}
         slots: dict[str, Any] = {"location": place.label, "place": asdict(place),
@@ -119,17 +112,17 @@ async def _search_and_reply(dispatcher: CollectingDispatcher, tracker: Tracker, 
         dispatcher.utter_message(text=UNAVAILABLE)
         return []
     if result is None:
-        _send(dispatcher, render.no_data(service, region, language))
+        send_reply(dispatcher, render.no_data(service, region, language))
         return [SlotSet("search", None)]
     state = {"place": place, "service": service, "radius": result.radius_miles,
              "offset": result.offset, "total": result.total,
              "shown": [*shown, *(h.id for h in result.hits)]}
     if not result.hits:
         source = "cms_hospice" if service == "hospice" and region == "US" else "default"
-        _send(dispatcher, render.nothing_near(service, place["label"], result.radius_miles,
+        send_reply(dispatcher, render.nothing_near(service, place["label"], result.radius_miles,
                                               region, source, language))
         return [SlotSet("search", state)]
-    _send(dispatcher, render.results(result, service, place["label"], language))
+    send_reply(dispatcher, render.results(result, service, place["label"], language))
     return [SlotSet("search", state)]
 
 
@@ -247,6 +240,6 @@ class ActionProviderDetail(Action):
         if index is None:
             dispatcher.utter_message(text=t["which_one"])
             return []
-        _send(dispatcher, render.detail(hits[index], place["label"], language))
+        send_reply(dispatcher, render.detail(hits[index], place["label"], language))
         return []
 

@@ -129,10 +129,12 @@ class Button:
 
 @dataclass(frozen=True)
 class Reply:
-    """A channel-neutral answer: text, then quick replies."""
+    """A channel-neutral answer: text, then quick replies, and structured cards (provider
+    results) that a rich channel may draw; every channel can show the text alone."""
 
     text: str
     buttons: list[Button] = field(default_factory=list)
+    cards: list[dict] = field(default_factory=list)
 
 
 class KnowledgeBase:

@@ -7,7 +7,6 @@ rich channel (the web widget) may draw instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from urllib.parse import quote_plus
 
 import yaml
 
+from knowledge import Button, Reply
 from providers import services
 from providers.search import Hit, SearchResult
 
@@ -22,15 +22,6 @@ FILE = Path(__file__).parent / "directory.yml"
 SMALL_WORDS = {"of", "and", "the", "at", "for", "in", "on", "by", "to", "a"}
 KEEP_UPPER = {"LLC", "INC", "LP", "LLP", "PC", "PLLC", "USA", "VNA", "VITAS", "II", "III", "IV",
               "SE", "NE", "NW", "SW", "N", "S", "E", "W", "HHC", "UAB", "OSF", "HCA", "CHI"}
-
-
-@dataclass(frozen=True)
-class Message:
-    """One reply: text, quick-reply buttons (title, payload) and optional structured cards."""
-
-    text: str
-    buttons: list[tuple[str, str]] = field(default_factory=list)
-    cards: list[dict[str, Any]] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
@@ -107,7 +98,7 @@ def card(hit: Hit) -> dict[str, Any]:
 
 
 def results(result: SearchResult, service: str, place_label: str,
-            language: str = "en") -> Message:
+            language: str = "en") -> Reply:
     """Cards for a page of hits, with the widening note, the source and follow-ups."""
     t = texts(language)
     lines = []
@@ -123,54 +114,55 @@ def results(result: SearchResult, service: str, place_label: str,
             tel=hit.phone or "", map=map_url(hit)))
     sources = sorted({h.source for h in result.hits})
     lines.append(t["footer"].format(source=" and ".join(source_name(s) for s in sources)))
-    return Message("\n\n".join(lines), _follow_ups(result, service, t),
+    return Reply("\n\n".join(lines), _follow_ups(result, service, t),
                    [card(h) for h in result.hits])
 
 
-def _follow_ups(result: SearchResult, service: str, t: dict[str, Any]) -> list[tuple[str, str]]:
+def _follow_ups(result: SearchResult, service: str, t: dict[str, Any]) -> list[Button]:
     buttons = []
     if result.has_more:
-        buttons.append((t["buttons"]["more"], "/provider_more"))
+        buttons.append(Button(t["buttons"]["more"], "/provider_more"))
     elif result.radius_miles < 100:
-        buttons.append((t["buttons"]["widen"], "/provider_widen"))
+        buttons.append(Button(t["buttons"]["widen"], "/provider_widen"))
     for other in services.SERVICES:
         if other != service and len(buttons) < 3:
-            buttons.append((t["buttons"][other], f'/find_provider{{"service":"{other}"}}'))
+            buttons.append(Button(t["buttons"][other], f'/find_provider{{"service":"{other}"}}'))
     return buttons
 
 
 def signpost(service: str, region: str, language: str = "en") -> tuple[str, str]:
     """(text, url) of the national route for a service in a region."""
     posts = texts(language)["signposts"]
-    post = posts.get(region, posts["US"]).get(service) or posts.get(region, posts["US"])["hospice"]
+    by_service = posts.get(region) or posts["US"]
+    post = by_service.get(service) or by_service["hospice"]
     return post["text"], post["url"]
 
 
 def nothing_near(service: str, place_label: str, radius: int, region: str, source: str,
-                 language: str = "en") -> Message:
+                 language: str = "en") -> Reply:
     """None within the widest radius: say so, and where else to look."""
     t = texts(language)
     text, url = signpost(service, region, language)
     head = t["none_near"].format(plural=services.plural(service), radius=radius,
                                  place=place_label, source=source_name(source, language))
-    return Message(f"{head}\n\n{text}\n{url}", _other_services(service, t))
+    return Reply(f"{head}\n\n{text}\n{url}", _other_services(service, t))
 
 
-def no_data(service: str, region: str, language: str = "en") -> Message:
+def no_data(service: str, region: str, language: str = "en") -> Reply:
     """The directory holds nothing of this kind for this country: say so honestly."""
     t = texts(language)
     where = t["where_uk"] if region == "UK" else t["where_us"]
     text, url = signpost(service, region, language)
     head = t["no_data"].format(plural=services.plural(service), where=where)
-    return Message(f"{head} {text}\n{url}", _other_services(service, t) if region == "US" else [])
+    return Reply(f"{head} {text}\n{url}", _other_services(service, t) if region == "US" else [])
 
 
-def _other_services(service: str, t: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(t["buttons"][o], f'/find_provider{{"service":"{o}"}}')
+def _other_services(service: str, t: dict[str, Any]) -> list[Button]:
+    return [Button(t["buttons"][o], f'/find_provider{{"service":"{o}"}}')
             for o in services.SERVICES if o != service]
 
 
-def detail(hit: Hit, place_label: str, language: str = "en") -> Message:
+def detail(hit: Hit, place_label: str, language: str = "en") -> Reply:
     """Everything the directory knows about one provider."""
     t = texts(language)
     distance = distance_text(hit.distance_miles)
@@ -186,13 +178,13 @@ def detail(hit: Hit, place_label: str, language: str = "en") -> Message:
                                             ownership=(hit.ownership or "not given").lower()))
     lines.append(t["detail_source"].format(source=source_name(hit.source, language),
                                            updated=hit.updated_on))
-    return Message("\n".join(lines), [], [card(hit)])
+    return Reply("\n".join(lines), [], [card(hit)])
 
 
 def location_error(reason: str, text: str, candidates: list[str],
-                   language: str = "en") -> Message:
+                   language: str = "en") -> Reply:
     """A specific, friendly re-ask for a place that could not be understood."""
     t = texts(language)["errors"]
     message = t.get(reason, t["unknown_place"]).format(text=text[:40])
-    buttons = [(c, f'/inform_location{{"location":"{c}"}}') for c in candidates[:4]]
-    return Message(message, buttons)
+    buttons = [Button(c, f'/inform_location{{"location":"{c}"}}') for c in candidates[:4]]
+    return Reply(message, buttons)
