@@ -40,8 +40,8 @@ def rasa_env() -> dict[str, str]:
 
 
 def rasa_command() -> list[str]:
-    """The ``rasa`` command of this interpreter's environment."""
-    return [sys.executable, "-m", "rasa"]
+    """The ``rasa`` command of this interpreter's environment (with bot.rasa_main's fix)."""
+    return [sys.executable, "-m", "bot.rasa_main"]
 
 
 def faq_responses_text(kb: knowledge.KnowledgeBase) -> str:

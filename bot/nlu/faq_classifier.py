@@ -82,6 +82,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         self.coef = coef
         self.intercept = intercept
         self.labels = labels or []
+        self._weights: np.ndarray | None = None  # coef transposed, contiguous, made once
 
     @classmethod
     def create(
@@ -126,6 +127,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         model = LogisticRegression(C=self.config["C"], max_iter=self.config["max_iter"])
         model.fit(self._features(examples), [m.get_full_intent() for m in examples])
         self.coef, self.intercept = model.coef_, model.intercept_
+        self._weights = None
         self.labels = [str(c) for c in model.classes_]
         self.persist()
         return self._resource
@@ -166,7 +168,9 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
 
     def predict_proba(self, messages: list[Message]) -> np.ndarray:
         """Probability of every label, shape [len(messages), len(labels)]."""
-        scores = self._features(messages) @ self.coef.T + self.intercept
+        if self._weights is None:  # coef.T is a strided view: scipy would copy it per call
+            self._weights = np.ascontiguousarray(self.coef.T)
+        scores = self._features(messages) @ self._weights + self.intercept
         scores = np.asarray(scores)
         if scores.shape[1] == 1:  # two labels: sklearn keeps one column of coefficients
             scores = np.hstack([-scores, scores])
