@@ -22,7 +22,7 @@ help:
 	@echo "make eval      NLU cross-validation and held-out accuracy (prints figures)"
 	@echo "make bench     provider search latency, SQLite and PostgreSQL, real and 1M rows"
 	@echo "make loadtest  20 and 50 simulated users x 20 turns through the gateway (figures)"
-	@echo "make system-deps  Debian packages the tests need (PostgreSQL server, Chromium)"
+	@echo "make system-deps  Debian packages the tests need (PostgreSQL, Redis, Chromium)"
 	@echo "make lint      ruff"
 	@echo "make lock      re-freeze constraints.txt from a clean install"
 	@echo "make clean     remove .venv, models and var/"
@@ -58,11 +58,13 @@ run: $(STAMP)
 	@$(PY) -m bot run
 
 # Debian packages the tests need: PostgreSQL server programs (the directory tests and bench
-# start a private server) and Chromium (browser tests; Playwright drives it, no download).
+# start a private server), Redis (the scale-out test's lock store, also started privately)
+# and Chromium (browser tests; Playwright drives it, no download).
 system-deps:
 	@missing=""; \
 	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 	    missing="$$missing postgresql"; \
+	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	  [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "==> installing Debian packages:$$missing"; \

@@ -39,7 +39,7 @@ class StackError(RuntimeError):
 
 @dataclass
 class Stack:
-    """The running action server and Rasa server."""
+    """The running action server and Rasa server(s)."""
 
     host: str
     rasa_port: int
@@ -47,6 +47,12 @@ class Stack:
     processes: dict[str, subprocess.Popen]
     web_port: int | None = None
     var_dir: Path | None = None  # run files, the tracker database and (in tests) the logs
+    more_rasa_ports: tuple[int, ...] = ()  # further Rasa instances (shared tracker and lock)
+
+    @property
+    def rasa_ports(self) -> tuple[int, ...]:
+        """Every Rasa instance's port, the first one first."""
+        return (self.rasa_port, *self.more_rasa_ports)
 
     @property
     def web_url(self) -> str | None:
@@ -70,19 +76,27 @@ class Stack:
                 raise StackError(f"the {name} server stopped (exit code {proc.returncode})")
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Ask both servers to stop, then kill what is left after ``timeout`` seconds."""
+        """Ask every server to stop, then kill what is left after ``timeout`` seconds."""
         for proc in self.processes.values():
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for proc in self.processes.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_process(proc, max(0.1, deadline - time.monotonic()))
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop one server (SIGTERM to its process group; SIGKILL after ``timeout`` seconds)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> None:
@@ -103,22 +117,86 @@ def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> 
     raise StackError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def _write_endpoints(path: Path, actions_url: str, tracker_db: Path | None) -> None:
-    """Copy endpoints.yml with this run's action server URL and an absolute SQLite path.
+TRACKER_PASSWORD_VAR = "NAVIGATOR_TRACKER_PASSWORD"
+LOCK_PASSWORD_VAR = "NAVIGATOR_LOCK_STORE_PASSWORD"
+
+
+def tracker_store_config(url: str) -> tuple[dict[str, object], dict[str, str]]:
+    """Rasa's ``tracker_store`` section for a SQLAlchemy URL, and the environment it needs.
+
+    The password never goes into the file: the section says ``${NAVIGATOR_TRACKER_PASSWORD}``
+    and Rasa fills it in from its environment.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    dialect = parsed.get_backend_name()
+    if dialect == "sqlite":
+        return {"type": "SQL", "dialect": "sqlite", "db": parsed.database}, {}
+    if dialect != "postgresql":
+        raise StackError(f"tracker store: use a sqlite:/// or postgresql:// URL, not {dialect}")
+    store: dict[str, object] = {"type": "SQL", "dialect": "postgresql",
+                                "url": parsed.host or "127.0.0.1", "port": parsed.port or 5432,
+                                "db": parsed.database, "username": parsed.username}
+    env = {}
+    if parsed.password:
+        store["password"] = "${" + TRACKER_PASSWORD_VAR + "}"
+        env[TRACKER_PASSWORD_VAR] = parsed.password
+    return store, env
+
+
+def lock_store_config(url: str) -> tuple[dict[str, object], dict[str, str]]:
+    """Rasa's ``lock_store`` section for ``redis://[:password@]host[:port][/db]``.
+
+    It names our :class:`bot.lock_store.AtomicRedisLockStore` (Rasa's own Redis lock store
+    is not safe with several instances: see that module).
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise StackError("lock store: use a redis://[:password@]host[:port][/db] URL")
+    store: dict[str, object] = {"type": "bot.lock_store.AtomicRedisLockStore",
+                                "url": parts.hostname,
+                                "port": parts.port or 6379,
+                                "db": int(parts.path.strip("/") or 0),
+                                "key_prefix": "navigator"}
+    env = {}
+    if parts.password:
+        store["password"] = "${" + LOCK_PASSWORD_VAR + "}"
+        env[LOCK_PASSWORD_VAR] = parts.password
+    return store, env
+
+
+def _write_endpoints(path: Path, actions_url: str, tracker_db: Path | None,
+                     tracker_url: str | None = None, lock_url: str | None = None
+                     ) -> dict[str, str]:
+    """Copy endpoints.yml with this run's action server, tracker store and lock store.
+
+    Returns the environment variables (passwords) Rasa needs to read it.
 
     Rasa does not create the SQLite file's folder; if it cannot open the file it silently
     falls back to a fresh in-memory tracker on every request, losing the conversation. So
     the path is made absolute and its folder created here.
     """
     config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8")) or {}
-    config["action_endpoint"] = {"url": actions_url}
+    config["action_endpoint"] = {**(config.get("action_endpoint") or {}), "url": actions_url}
+    env: dict[str, str] = {}
+    if tracker_url:
+        config["tracker_store"], more = tracker_store_config(tracker_url)
+        env.update(more)
     store = config.get("tracker_store") or {}
     if store.get("dialect") == "sqlite":
-        db = Path(tracker_db or store.get("db") or "var/tracker.db")
+        db = Path(str(tracker_db or store.get("db") or "var/tracker.db"))
         db = db if db.is_absolute() else ROOT / db
         db.parent.mkdir(parents=True, exist_ok=True)
         store["db"] = str(db)
+    if lock_url:
+        config["lock_store"], more = lock_store_config(lock_url)
+        env.update(more)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+    return env
 
 
 def prepare_directory(url: str, var_dir: Path) -> None:
@@ -147,12 +225,22 @@ def start(
     extra_env: dict[str, str] | None = None,
     directory_url: str | None = None,
     web_port: int | None = None,
+    tracker_url: str | None = None,
+    lock_url: str | None = None,
+    more_rasa_ports: tuple[int, ...] = (),
 ) -> Stack:
-    """Start both servers and wait until they answer. Logs go to the console or ``log_dir``.
+    """Start the servers and wait until they answer. Logs go to the console or ``log_dir``.
 
     The provider directory (``directory_url``, default a SQLite file in ``var_dir``) is
-    migrated first, and the bundled hospice list imported when it is empty.
+    migrated first, and the bundled hospice list imported when it is empty. Conversations
+    go to ``tracker_url`` (a SQLAlchemy URL; default the SQLite file ``tracker_db``).
+    ``more_rasa_ports`` starts further Rasa instances behind the gateway; they need a shared
+    tracker store (PostgreSQL) and a Redis lock store (``lock_url``).
     """
+    if more_rasa_ports and not (lock_url and tracker_url
+                                and not tracker_url.startswith("sqlite")):
+        raise StackError("several Rasa instances need a shared tracker store (a postgresql:// "
+                         "tracker URL) and a Redis lock store (a redis:// lock URL)")
     var_dir.mkdir(parents=True, exist_ok=True)
     directory_url = directory_url or f"sqlite:///{(var_dir / 'directory.db').resolve()}"
     prepare_directory(directory_url, var_dir)
@@ -160,7 +248,7 @@ def start(
     env["SANIC_HOST"] = host  # rasa-sdk binds to SANIC_HOST (default 0.0.0.0)
     endpoints = var_dir / "endpoints.run.yml"
     actions_url = f"http://{host}:{actions_port}/webhook"
-    _write_endpoints(endpoints, actions_url, tracker_db)
+    env.update(_write_endpoints(endpoints, actions_url, tracker_db, tracker_url, lock_url))
 
     def spawn(name: str, args: list[str]) -> subprocess.Popen:
         out = open(log_dir / f"{name}.log", "ab") if log_dir else None  # noqa: SIM115
@@ -170,7 +258,8 @@ def start(
         )
 
     procs: dict[str, subprocess.Popen] = {}
-    stack = Stack(host, rasa_port, actions_port, procs, web_port, var_dir)
+    stack = Stack(host, rasa_port, actions_port, procs, web_port, var_dir,
+                  tuple(more_rasa_ports))
     try:
         procs["action"] = spawn(
             "actions",
@@ -179,21 +268,24 @@ def start(
         # Rasa's HTTP API (used by staff to resume a handed-off conversation) is only
         # switched on with a token; without one only the channels answer.
         api = ["--enable-api", "--auth-token", api_token] if api_token else []
-        procs["Rasa"] = spawn(
-            "rasa",
-            [*rasa_command(), "run", "--model", str(model), "--interface", host,
-             "--port", str(rasa_port), "--endpoints", str(endpoints),
-             "--credentials", str(ROOT / "credentials.yml"), *api],
-        )
+        for n, port in enumerate(stack.rasa_ports, start=1):
+            procs["Rasa" if n == 1 else f"Rasa {n}"] = spawn(
+                "rasa" if n == 1 else f"rasa-{n}",
+                [*rasa_command(), "run", "--model", str(model), "--interface", host,
+                 "--port", str(port), "--endpoints", str(endpoints),
+                 "--credentials", str(ROOT / "credentials.yml"), *api],
+            )
         if web_port:
+            rasa_urls = [a for port in stack.rasa_ports
+                         for a in ("--rasa-url", f"http://{host}:{port}")]
             procs["web"] = spawn(
                 "web",
                 [sys.executable, "-m", "bot.web", "--host", host, "--port", str(web_port),
-                 "--rasa-url", f"http://{host}:{rasa_port}",
-                 "--actions-url", f"http://{host}:{actions_port}"],
+                 *rasa_urls, "--actions-url", f"http://{host}:{actions_port}"],
             )
         _wait_http(f"http://{host}:{actions_port}/health", procs, timeout)
-        _wait_http(f"http://{host}:{rasa_port}/", procs, timeout)
+        for port in stack.rasa_ports:
+            _wait_http(f"http://{host}:{port}/", procs, timeout)
         if web_port:
             _wait_http(f"http://{host}:{web_port}/", procs, timeout)
     except BaseException:

@@ -18,9 +18,9 @@ from providers.geo import distance_miles, gazetteer
 class User:
     """One person chatting over the REST channel; replies joined into one text."""
 
-    def __init__(self, servers: stack.Stack) -> None:
-        self.url = servers.rest_url
-        self.id = f"test-{uuid.uuid4().hex}"
+    def __init__(self, servers: stack.Stack | str, sender: str | None = None) -> None:
+        self.url = servers if isinstance(servers, str) else servers.rest_url
+        self.id = sender or f"test-{uuid.uuid4().hex}"
         self.last: list[dict[str, Any]] = []
 
     def say(self, text: str) -> str:

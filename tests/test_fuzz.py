@@ -432,7 +432,7 @@ def gateway(loop: LoopThread) -> Iterator[GatewayUnderTest]:
         rasa_server = TestServer(rasa.app())
         await rasa_server.start_server()
         url = str(rasa_server.make_url("")).rstrip("/")
-        config = Config(rasa_url=url, actions_url=url, secret=SECRET,
+        config = Config(rasa_urls=(url,), actions_url=url, secret=SECRET,
                         session_rate=(10**6, 60.0), address_rate=(10**6, 60.0), timeout=10)
         server = TestServer(Gateway(config).app)
         await server.start_server(**SERVER_OPTIONS)  # as python -m bot.web serves it

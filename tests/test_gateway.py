@@ -44,7 +44,7 @@ def _with_fake_rasa(body: Any, replies: list[dict[str, Any]] | None = None, **co
     async def run() -> Any:
         default = [{"text": "hi"}]
         async with TestServer(_fake_rasa(default if replies is None else replies, seen)) as rasa:
-            gateway = Gateway(Config(rasa_url=str(rasa.make_url("")).rstrip("/"), **config))
+            gateway = Gateway(Config(rasa_urls=(str(rasa.make_url("")).rstrip("/"),), **config))
             async with TestClient(TestServer(gateway.app)) as client:
                 return await body(client, seen)
 
@@ -135,7 +135,7 @@ def test_rasa_down_gets_503_with_a_kind_message_and_health_says_so() -> None:
         assert h.status == 503
         assert (await h.json())["rasa"] == "down"
 
-    _with_gateway(Config(rasa_url=dead, actions_url=dead), body)
+    _with_gateway(Config(rasa_urls=(dead,), actions_url=dead), body)
 
 
 def test_every_response_carries_strict_security_headers() -> None:
@@ -228,7 +228,7 @@ def test_deliberate_silence_stays_silent_when_the_action_server_is_up() -> None:
 
             seen: list = []
             async with TestServer(_fake_rasa([], seen)) as rasa:
-                gateway = Gateway(Config(rasa_url=str(rasa.make_url("")).rstrip("/"),
+                gateway = Gateway(Config(rasa_urls=(str(rasa.make_url("")).rstrip("/"),),
                                          actions_url=url))
                 async with TestClient(TestServer(gateway.app)) as client:
                     await body(client, seen)
@@ -284,3 +284,28 @@ def test_action_server_dies_and_comes_back(trained_model: Path, tmp_path: Path) 
                 time.sleep(0.5)
         back = chat(running.web_url, "tell me more")  # the same conversation resumes
         assert back and "couldn't answer" not in back[0]["text"]
+
+
+def test_turns_go_round_robin_and_skip_an_instance_that_is_down() -> None:
+    """Several Rasa instances: each turn goes to the next; a refused connection is not lost."""
+
+    async def run() -> tuple[list[str], list[dict], list[dict]]:
+        seen_a: list[dict[str, Any]] = []
+        seen_b: list[dict[str, Any]] = []
+        async with TestServer(_fake_rasa([{"text": "a"}], seen_a)) as a, \
+                TestServer(_fake_rasa([{"text": "b"}], seen_b)) as b:
+            dead = f"http://127.0.0.1:{free_port()}"
+            urls = (str(a.make_url("")).rstrip("/"), dead, str(b.make_url("")).rstrip("/"))
+            async with TestClient(TestServer(Gateway(Config(rasa_urls=urls)).app)) as client:
+                answered = []
+                for n in range(6):
+                    r = await client.post("/api/chat", json={"message": f"turn {n}"})
+                    assert r.status == 200
+                    answered.append((await r.json())["messages"][0]["text"])
+        return answered, seen_a, seen_b
+
+    answered, seen_a, seen_b = asyncio.run(run())
+    assert answered == ["a", "b", "b", "a", "b", "b"]  # a, (dead →) b, b, a, (dead →) b, b
+    sent = sorted(m["message"] for m in seen_a + seen_b)
+    assert sent == [f"turn {n}" for n in range(6)]  # each turn delivered exactly once
+    assert len({m["sender"] for m in seen_a + seen_b}) == 1  # one conversation throughout

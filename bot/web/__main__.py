@@ -17,7 +17,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--rasa-url", default="http://127.0.0.1:5005")
+    parser.add_argument("--rasa-url", action="append", dest="rasa_urls", metavar="URL",
+                        help="a Rasa instance; repeat for several (round-robin); "
+                             "default http://127.0.0.1:5005")
     parser.add_argument("--actions-url", default="http://127.0.0.1:5055")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -31,7 +33,8 @@ def main() -> None:
         human_contact=contact,
         session_rate=(per_minute["session"], 60.0),
         address_rate=(per_minute["address"], 60.0),
-        rasa_url=args.rasa_url, actions_url=args.actions_url,
+        rasa_urls=tuple(args.rasa_urls or ["http://127.0.0.1:5005"]),
+        actions_url=args.actions_url,
         directory_url=os.environ.get("NAVIGATOR_DIRECTORY_URL"),
         secure_cookies=os.environ.get("NAVIGATOR_WEB_SECURE_COOKIES", "").lower() == "true",
         **({"secret": secret.encode()} if secret else {}),

@@ -9,6 +9,11 @@ loopback behind it.
 - `POST /api/restart` starts a new conversation (a new id).
 - `GET /healthz` reports Rasa, the action server and the directory database.
 
+With several Rasa instances (`rasa_urls`, which share a SQL tracker store and a Redis lock
+store), turns go to them in turn (round-robin); an instance that refuses the connection is
+skipped for the next, so one instance going down loses no message. A timeout is not
+retried: that turn may already have been taken in.
+
 Bad input gets a clear JSON error: 400 (malformed), 413 (too big), 415 (not JSON), 429 (too
 many, with Retry-After), 503 (the assistant is down). Message text is never logged.
 """
@@ -19,6 +24,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import secrets
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTimeout, web
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "pcn_session"
@@ -62,7 +68,7 @@ class Config:
     """What the gateway needs; `secret` signs conversation ids (keep it the same across
     instances and restarts, or people's conversations start over)."""
 
-    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_urls: tuple[str, ...] = ("http://127.0.0.1:5005",)  # one or more Rasa instances
     actions_url: str = "http://127.0.0.1:5055"
     directory_url: str | None = None
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -152,6 +158,9 @@ class Gateway:
         self.session_limits = RateLimiter(*config.session_rate)
         self.address_limits = RateLimiter(*config.address_rate)
         self.client: ClientSession | None = None
+        if not config.rasa_urls:
+            raise ValueError("the gateway needs at least one Rasa URL")
+        self._next_rasa = itertools.count()
         self.app = web.Application(middlewares=[security_headers],
                                    client_max_size=MAX_BODY_BYTES)
         self.app.router.add_get("/", self.index)
@@ -225,9 +234,26 @@ class Gateway:
             self._set_cookie(response, session_id)
         return response
 
+    def rasa_order(self) -> list[str]:
+        """The Rasa instances to try for the next turn: round-robin, then the others."""
+        urls = self.config.rasa_urls
+        start = next(self._next_rasa) % len(urls)
+        return [*urls[start:], *urls[:start]]
+
     async def _ask_rasa(self, session_id: str, text: str) -> list[dict[str, Any]]:
+        refused: ClientConnectorError | None = None
+        for base in self.rasa_order():
+            try:
+                return await self._ask_one(base, session_id, text)
+            except ClientConnectorError as exc:  # not taken in: safe to try the next one
+                log.warning("a Rasa instance refused the connection; trying the next one")
+                refused = exc
+        assert refused is not None
+        raise refused
+
+    async def _ask_one(self, base: str, session_id: str, text: str) -> list[dict[str, Any]]:
         assert self.client is not None
-        url = f"{self.config.rasa_url}/webhooks/rest/webhook"
+        url = f"{base}/webhooks/rest/webhook"
         async with self.client.post(url, json={"sender": session_id, "message": text}) as resp:
             if resp.status != 200:
                 raise ValueError(f"Rasa answered {resp.status}")
@@ -246,15 +272,21 @@ class Gateway:
         return response
 
     async def health(self, _request: web.Request) -> web.Response:
-        checks = await asyncio.gather(
-            self._probe(f"{self.config.rasa_url}/"),
+        rasa, actions, database = await asyncio.gather(
+            asyncio.gather(*(self._probe(f"{url}/") for url in self.config.rasa_urls)),
             self._probe(f"{self.config.actions_url}/health"),
             asyncio.to_thread(_database_ok, self.config.directory_url),
         )
-        report = dict(zip(("rasa", "actions", "database"), checks, strict=True))
+        up = sum(r == "ok" for r in rasa)
+        report = {
+            "rasa": "ok" if up == len(rasa) else f"{up} of {len(rasa)} up" if up else "down",
+            "actions": actions,
+            "database": database,
+        }
         ok = all(v == "ok" for v in report.values())
+        serving = up > 0 and actions == "ok" and database == "ok"  # some Rasa down: still on
         return web.json_response({"status": "ok" if ok else "degraded", **report},
-                                 status=200 if ok else 503)
+                                 status=200 if serving else 503)
 
     async def _probe(self, url: str) -> str:
         assert self.client is not None
