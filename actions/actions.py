@@ -188,6 +188,27 @@ class ActionSetAudience(Action):
         return [SlotSet("audience", audience), SlotSet("audience_asked", True)]
 
 
+class ActionExtractReader(Action):
+    """Runs on every message (Rasa's slot extraction): the reader's country and whether they
+    are the patient or a carer, when the wording says so. Says nothing; sets only what
+    changed. One action for both, so each message costs one call to this server."""
+
+    def name(self) -> str:
+        return "action_extract_reader"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text")
+        found = {
+            "region": knowledge.region_from_text(_entity(tracker, "region"))
+            or knowledge.region_in_message(text),
+            "audience": audience_of(text),
+        }
+        return [SlotSet(slot, value) for slot, value in found.items()
+                if value and value != tracker.get_slot(slot)]
+
+
 class ActionSetRegion(Action):
     """Remember which country's answers the reader wants (US or UK)."""
 

@@ -21,8 +21,11 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     model_file = model.ensure_model(settings.models_dir)
+    more = tuple(settings.rasa_port + n for n in range(1, settings.rasa_instances))
+    rasa = f"{settings.host}:{settings.rasa_port}" + (
+        f"-{settings.rasa_port + len(more)}" if more else "")
     print(f"starting the action server ({settings.host}:{settings.actions_port}) "
-          f"and the Rasa server ({settings.host}:{settings.rasa_port}) ...", flush=True)
+          f"and {settings.rasa_instances} Rasa server(s) ({rasa}) ...", flush=True)
     stopping = False
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -35,8 +38,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         running = stack.start(
             model_file, host=settings.host, rasa_port=settings.rasa_port,
             actions_port=settings.actions_port, var_dir=settings.var_dir,
-            tracker_db=settings.var_dir / "tracker.db", api_token=settings.rasa_api_token,
-            directory_url=settings.directory, web_port=settings.web_port,
+            tracker_db=settings.var_dir / "tracker.db", tracker_url=settings.tracker_url,
+            lock_url=settings.lock_store_url, more_rasa_ports=more,
+            api_token=settings.rasa_api_token, directory_url=settings.directory,
+            web_port=settings.web_port,
         )
     except stack.StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -67,7 +72,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 def _retention(args: argparse.Namespace, settings: Settings) -> int:
     from bot import retention
 
-    url = args.db or f"sqlite:///{(settings.var_dir / 'tracker.db').resolve()}"
+    url = args.db or settings.tracker
     report = retention.delete_older_than(url, args.days)
     print(f"{report} last active more than {args.days:g} days ago")
     return 0
@@ -90,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--days", type=float,
                      default=float(os.environ.get("NAVIGATOR_RETENTION_DAYS", "30")),
                      help="keep this many days (default NAVIGATOR_RETENTION_DAYS or 30)")
-    ret.add_argument("--db", help="tracker store URL (default: var/tracker.db)")
+    ret.add_argument("--db", help="tracker store URL (default: NAVIGATOR_TRACKER_URL, else "
+                     "var/tracker.db)")
     ret.set_defaults(func=_retention)
     return parser
 

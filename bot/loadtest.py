@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
-import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import sqlalchemy
 from aiohttp import ClientSession, ClientTimeout, CookieJar
 
-from bot import model, stack
+from bot import model, redisserver, stack
 from bot.settings import Settings
 from bot.stack import free_port
 
@@ -74,8 +76,13 @@ async def _run(url: str, users: int, turns: int, seed: int,
     errors: list[str] = []
     senders: list[tuple[str, int]] = []
     started = time.perf_counter()
-    await asyncio.gather(*(_user(url, _script(rng, turns), latencies, errors, senders, think,
-                                 random.Random(rng.random())) for _ in range(users)))
+    progress = asyncio.create_task(_progress(latencies, users * turns, started))
+    try:
+        await asyncio.gather(*(_user(url, _script(rng, turns), latencies, errors, senders,
+                                     think, random.Random(rng.random()))
+                               for _ in range(users)))
+    finally:
+        progress.cancel()
     return latencies, errors, senders, time.perf_counter() - started
 
 
@@ -97,6 +104,30 @@ def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+@contextlib.contextmanager
+def _shape(instances: int, var: Path) -> Iterator[dict[str, object]]:
+    """Where conversations live: a SQLite file for one Rasa instance; for several, the
+    production shape (a durable private PostgreSQL tracker store and a Redis lock store)."""
+    if instances == 1:
+        yield {"tracker_db": var / "tracker.db",
+               "tracker_url": f"sqlite:///{var / 'tracker.db'}"}
+        return
+    from providers import pgserver
+
+    with pgserver.temporary_server("tracker", durable=True) as tracker_url, \
+            redisserver.temporary_server() as lock_url:
+        yield {"tracker_url": tracker_url, "lock_url": lock_url,
+               "more_rasa_ports": tuple(free_port() for _ in range(instances - 1))}
+
+
+async def _progress(latencies: list[float], expected: int, started: float) -> None:
+    """A line every 15 s on a long run: turns done so far."""
+    while True:
+        await asyncio.sleep(15)
+        print(f"      ... {len(latencies)}/{expected} turns, {time.perf_counter() - started:.0f} s",
+              flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="navigator loadtest", description=__doc__)
     parser.add_argument("--users", type=int, nargs="+", default=[20, 50])
@@ -105,29 +136,41 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds a user pauses between turns (default 3-8; 0 = none)")
     parser.add_argument("--stress", type=int, default=50, metavar="USERS",
                         help="then this many users with no pauses at all (0 = skip)")
+    parser.add_argument("--rasa-instances", type=int, default=2, metavar="N",
+                        help="Rasa processes behind the gateway (default 2, one per core); "
+                             "more than 1 runs the production shape: PostgreSQL tracker "
+                             "store and Redis lock store, started privately")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.rasa_instances < 1:
+        parser.error("--rasa-instances must be at least 1")
     runs = [(users, args.think) for users in args.users]
     if args.stress:
         runs.append((args.stress, (0.0, 0.0)))
     model_file = model.ensure_model(Settings.from_env().models_dir)
     failed = False
-    with tempfile.TemporaryDirectory(prefix="navigator-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="navigator-load-") as tmp, \
+            _shape(args.rasa_instances, Path(tmp)) as shape:
         var = Path(tmp)
+        tracker_url = str(shape.pop("tracker_url"))
+        print(f"starting the stack: {args.rasa_instances} Rasa instance(s), tracker store "
+              f"{tracker_url.split(':', 1)[0]}" + (", Redis lock store" if "lock_url" in shape
+                                                   else ""), flush=True)
         # every simulated user comes from 127.0.0.1: lift the per-address limit for the run
         with stack.running(model_file, rasa_port=free_port(), actions_port=free_port(),
-                           web_port=free_port(), var_dir=var, tracker_db=var / "tracker.db",
-                           log_dir=var, extra_env={"NAVIGATOR_WEB_ADDRESS_RATE": "100000",
-                                                   "NAVIGATOR_WEB_SESSION_RATE": "1000"}
-                           ) as running:
-            asyncio.run(_run(running.web_url, 2, 3, 0))  # warm up
+                           web_port=free_port(), var_dir=var, log_dir=var,
+                           extra_env={"NAVIGATOR_WEB_ADDRESS_RATE": "100000",
+                                      "NAVIGATOR_WEB_SESSION_RATE": "1000"},
+                           tracker_url=tracker_url if "lock_url" in shape else None,
+                           **shape) as running:
+            asyncio.run(_run(running.web_url, 2 * args.rasa_instances, 3, 0))  # warm up
             print(f"{args.turns} turns per user; pause between turns in seconds", flush=True)
             print(f"{'users':>5} {'pause':>6} {'turns':>6} {'p50 ms':>7} {'p95 ms':>7} "
                   f"{'p99 ms':>7} {'turns/s':>8} {'errors':>6} {'lost':>5}", flush=True)
             for users, think in runs:
                 lat, errors, senders, seconds = asyncio.run(
                     _run(running.web_url, users, args.turns, args.seed + users, think))
-                missing = _missing_turns(var / "tracker.db", senders)
+                missing = _missing_turns(tracker_url, senders)
                 ms = [x * 1000 for x in lat]
                 pause = f"{think[0]:g}-{think[1]:g}" if think[1] else "none"
                 print(f"{users:5d} {pause:>6} {len(lat):6d} {statistics.median(ms):7.0f} "
@@ -141,14 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def _missing_turns(db: Path, senders: list[tuple[str, int]]) -> int:
+def _missing_turns(tracker_url: str, senders: list[tuple[str, int]]) -> int:
     """User turns sent but not in the tracker store (a fallback may add events, never lose)."""
+    engine = sqlalchemy.create_engine(tracker_url)
     missing = 0
-    with sqlite3.connect(db) as conn:
-        for sender, sent in senders:
-            stored = conn.execute("SELECT COUNT(*) FROM events WHERE type_name = 'user' AND "
-                                  "sender_id = ?", (sender,)).fetchone()[0]
-            missing += max(0, sent - stored)
+    query = sqlalchemy.text("SELECT COUNT(*) FROM events WHERE type_name = 'user' AND "
+                            "sender_id = :sender")
+    try:
+        with engine.connect() as conn:
+            for sender, sent in senders:
+                stored = conn.execute(query, {"sender": sender}).scalar_one()
+                missing += max(0, sent - stored)
+    finally:
+        engine.dispose()
     return missing
 
 

@@ -28,6 +28,17 @@ def _port(name: str, default: int) -> int:
     return port
 
 
+def _count(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not 1 <= value <= 32:
+        raise SettingsError(f"{name} must be between 1 and 32, got {value}")
+    return value
+
+
 def _optional(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
@@ -51,6 +62,14 @@ class Settings:
     rasa_api_token: str | None = None         # secret: Rasa's HTTP API is off without it
     directory_url: str | None = None          # provider directory; None: var/directory.db
     web_port: int = 8080                      # the public gateway (demo page, widget, API)
+    tracker_url: str | None = None            # conversations; None: var/tracker.db (SQLite)
+    lock_store_url: str | None = None         # redis://...: needed for several Rasa instances
+    rasa_instances: int = 1                   # Rasa processes behind the gateway
+
+    @property
+    def tracker(self) -> str:
+        """The tracker store's database URL (a SQLite file under var/ by default)."""
+        return self.tracker_url or f"sqlite:///{(self.var_dir / 'tracker.db').resolve()}"
 
     @property
     def directory(self) -> str:
@@ -80,4 +99,7 @@ class Settings:
             rasa_api_token=_optional("NAVIGATOR_RASA_API_TOKEN"),
             directory_url=_optional("NAVIGATOR_DIRECTORY_URL"),
             web_port=_port("NAVIGATOR_WEB_PORT", 8080),
+            tracker_url=_optional("NAVIGATOR_TRACKER_URL"),
+            lock_store_url=_optional("NAVIGATOR_LOCK_STORE_URL"),
+            rasa_instances=_count("NAVIGATOR_RASA_INSTANCES", 1),
         )

@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -48,6 +48,10 @@ class Stack:
     web_port: int | None = None
     var_dir: Path | None = None  # run files, the tracker database and (in tests) the logs
     more_rasa_ports: tuple[int, ...] = ()  # further Rasa instances (shared tracker and lock)
+    log_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    # name -> (command, log file stem, the URL that answers 200 when it is up)
+    commands: dict[str, tuple[list[str], str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def rasa_ports(self) -> tuple[int, ...]:
@@ -69,8 +73,38 @@ class Stack:
         """The action server's webhook URL (what endpoints.yml points to)."""
         return f"http://{self.host}:{self.actions_port}/webhook"
 
+    def add(self, name: str, command: list[str], log: str, health_url: str) -> None:
+        """Start a server (its output to ``<log>.log`` in ``log_dir``, else the console)."""
+        self.commands[name] = (command, log, health_url)
+        self.spawn(name)
+
+    def spawn(self, name: str) -> None:
+        """Start the server ``name`` with its command; do not wait for it."""
+        command, log, _ = self.commands[name]
+        out = (self.log_dir / f"{log}.log").open("ab") if self.log_dir else None
+        try:
+            self.processes[name] = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,  # own process group: Ctrl-C reaches us, we stop them
+            )
+        finally:
+            if out:
+                out.close()  # the child has its own copy
+
+    def wait_ready(self, timeout: float = 180.0, names: list[str] | None = None) -> None:
+        """Wait until each server (all, or ``names``) answers its health URL."""
+        for name in names or list(self.commands):
+            _wait_http(self.commands[name][2], self.processes, timeout)
+
+    def restart(self, name: str, timeout: float = 180.0) -> None:
+        """Stop one server (if it runs), start it again the same way, wait until it answers."""
+        stop_process(self.processes[name])
+        self.spawn(name)
+        self.wait_ready(timeout, [name])
+
     def check_alive(self) -> None:
-        """Raise StackError if either server has exited."""
+        """Raise StackError if any server has exited."""
         for name, proc in self.processes.items():
             if proc.poll() is not None:
                 raise StackError(f"the {name} server stopped (exit code {proc.returncode})")
@@ -250,44 +284,30 @@ def start(
     actions_url = f"http://{host}:{actions_port}/webhook"
     env.update(_write_endpoints(endpoints, actions_url, tracker_db, tracker_url, lock_url))
 
-    def spawn(name: str, args: list[str]) -> subprocess.Popen:
-        out = open(log_dir / f"{name}.log", "ab") if log_dir else None  # noqa: SIM115
-        return subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,  # own process group: Ctrl-C reaches us, we stop them
-        )
-
-    procs: dict[str, subprocess.Popen] = {}
-    stack = Stack(host, rasa_port, actions_port, procs, web_port, var_dir,
-                  tuple(more_rasa_ports))
+    stack = Stack(host, rasa_port, actions_port, {}, web_port, var_dir,
+                  tuple(more_rasa_ports), log_dir, env)
     try:
-        procs["action"] = spawn(
-            "actions",
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        )
+        stack.add("action",
+                  [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                   "--port", str(actions_port)],
+                  "actions", f"http://{host}:{actions_port}/health")
         # Rasa's HTTP API (used by staff to resume a handed-off conversation) is only
         # switched on with a token; without one only the channels answer.
         api = ["--enable-api", "--auth-token", api_token] if api_token else []
         for n, port in enumerate(stack.rasa_ports, start=1):
-            procs["Rasa" if n == 1 else f"Rasa {n}"] = spawn(
-                "rasa" if n == 1 else f"rasa-{n}",
-                [*rasa_command(), "run", "--model", str(model), "--interface", host,
-                 "--port", str(port), "--endpoints", str(endpoints),
-                 "--credentials", str(ROOT / "credentials.yml"), *api],
-            )
+            stack.add("Rasa" if n == 1 else f"Rasa {n}",
+                      [*rasa_command(), "run", "--model", str(model), "--interface", host,
+                       "--port", str(port), "--endpoints", str(endpoints),
+                       "--credentials", str(ROOT / "credentials.yml"), *api],
+                      "rasa" if n == 1 else f"rasa-{n}", f"http://{host}:{port}/")
         if web_port:
             rasa_urls = [a for port in stack.rasa_ports
                          for a in ("--rasa-url", f"http://{host}:{port}")]
-            procs["web"] = spawn(
-                "web",
-                [sys.executable, "-m", "bot.web", "--host", host, "--port", str(web_port),
-                 *rasa_urls, "--actions-url", f"http://{host}:{actions_port}"],
-            )
-        _wait_http(f"http://{host}:{actions_port}/health", procs, timeout)
-        for port in stack.rasa_ports:
-            _wait_http(f"http://{host}:{port}/", procs, timeout)
-        if web_port:
-            _wait_http(f"http://{host}:{web_port}/", procs, timeout)
+            stack.add("web",
+                      [sys.executable, "-m", "bot.web", "--host", host, "--port", str(web_port),
+                       *rasa_urls, "--actions-url", f"http://{host}:{actions_port}"],
+                      "web", f"http://{host}:{web_port}/")
+        stack.wait_ready(timeout)
     except BaseException:
         stack.stop()
         raise

@@ -51,8 +51,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def temporary_server(database: str = "navigator") -> Iterator[str]:
-    """Start a private server; yield its URL; stop it and delete its files."""
+def temporary_server(database: str = "navigator", durable: bool = False) -> Iterator[str]:
+    """Start a private server; yield its URL; stop it and delete its files.
+
+    Tests run it with ``fsync=off`` (fast, nothing to keep); ``durable=True`` keeps
+    PostgreSQL's default (commits reach the disk), for honest load figures.
+    """
     if os.environ.get("NAVIGATOR_TEST_PG_URL"):
         yield os.environ["NAVIGATOR_TEST_PG_URL"]
         return
@@ -81,7 +85,8 @@ def temporary_server(database: str = "navigator") -> Iterator[str]:
             f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync")
         pwfile.unlink()
         run(str(bins / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w",
-            "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+                  + ("" if durable else " -c fsync=off"),
             "start")
         base = f"postgresql://navigator:{password}@127.0.0.1:{port}"
         import sqlalchemy

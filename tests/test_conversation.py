@@ -58,6 +58,41 @@ def test_uk_reader_gets_the_uk_answer_and_can_ask_for_more(
     assert more[0]["text"].startswith(longer)
 
 
+def test_tell_me_more_after_small_talk_still_means_the_last_answer(
+    servers: stack.Stack, kb: knowledge.KnowledgeBase
+) -> None:
+    """Found while profiling: Rasa ran the FAQ action on every message to fill its slots, so
+    "thanks" quietly replaced the last answer and "tell me more" expanded another topic."""
+    user = User(servers)
+    user.say("who pays for palliative care?")
+    user.say("thanks")
+    more = user.say("tell me more")
+    entry = kb.get("who_pays_palliative")
+    assert more[0]["text"].startswith(entry.text("more", "en", "US") or
+                                      entry.text("answer", "en", "US"))
+
+
+def test_saying_hello_first_does_not_use_up_the_one_question_about_who_it_is_for(
+    servers: stack.Stack,
+) -> None:
+    user = User(servers)
+    user.say("hello")
+    replies = user.say("what is hospice care?")
+    assert any(b["title"] == "Someone I care for" for m in replies for b in m.get("buttons") or [])
+
+
+def test_wording_anywhere_sets_country_and_carer_without_an_extra_reply(
+    servers: stack.Stack, kb: knowledge.KnowledgeBase
+) -> None:
+    user = User(servers)
+    replies = user.say("my husband has lung cancer and we live in Wales. who pays for hospice?")
+    texts = [m.get("text") or "" for m in replies]
+    assert texts[0].startswith(kb.get("hospice_costs").text("answer", "en", "UK")[:60])
+    assert not any("Which country" in t or "Thank you. I'll give you" in t for t in texts)
+    assert not any(b["title"] == "Someone I care for" for m in replies
+                   for b in m.get("buttons") or [])  # "my husband": already known
+
+
 def test_clicking_a_follow_up_button_answers_that_entry(
     servers: stack.Stack, kb: knowledge.KnowledgeBase
 ) -> None:

@@ -96,6 +96,35 @@ def test_database_trouble_gets_a_clear_reply(tmp_path, monkeypatch):
     assert slots == {}
 
 
+def test_a_locked_directory_gets_a_clear_reply_then_works_again(tmp_path, monkeypatch):
+    """Another program holds the SQLite directory exclusively (an import, a backup tool):
+    the search says it can't search right now, without crashing; once free, it works."""
+    import sqlite3
+
+    from providers import bundled, db
+
+    url = f"sqlite:///{tmp_path / 'directory.db'}"
+    engine = db.make_engine(url)
+    bundled.ensure_ready(engine, progress=False)
+    engine.dispose()
+    monkeypatch.setattr(actions, "SETTINGS", Settings(directory_url=url))
+    holder = sqlite3.connect(tmp_path / "directory.db", isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE providers SET name = name WHERE id = 1")  # takes the write lock
+    try:
+        messages, slots = _run(actions.ActionSearchProviders(),
+                               {"place": _place("36109"), "service": "hospice"})
+        assert messages[0]["text"].startswith("Sorry, I can't search the list of services")
+        assert slots == {}
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    messages, slots = _run(actions.ActionSearchProviders(),
+                           {"place": _place("36109"), "service": "hospice"})
+    assert "\n1. " in messages[0]["text"] and slots["search"]["total"] > 0
+
+
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [

@@ -269,9 +269,12 @@ def test_question_gets_the_knowledge_base_answer_and_1_picks_the_first_option(
     assert entry.text("answer", "en", "US")[:60] in reply[0]
     assert all(m["From"] == OUR_NUMBER for m in api.to(person.number))
     assert all(text_size(part) <= MAX_LENGTH for part in reply)
-    options = parse_options(reply[-1])
+    # options are numbered across the turn's messages (the answer's follow-ups, then the
+    # one-time "is this for you?" question)
+    options = [o for part in reply for o in parse_options(part)]
     assert [n for n, _ in options] == list(range(1, len(options) + 1)) and len(options) >= 2
-    assert f"{OPTIONS_HEADER}\n1. {options[0][1]}" in reply[-1]
+    assert f"{OPTIONS_HEADER}\n1. {options[0][1]}" in " ".join(reply)
+    assert options[-1][1] == "Someone I care for"
 
     expected = {kb.get(r).label("en"): kb.get(r).text("answer", "en", "US") for r in entry.related}
     expected["Tell me more"] = entry.text("more", "en", "US") or entry.text("answer", "en", "US")
