@@ -21,7 +21,7 @@ help:
 	@echo "make test      install if needed, train if needed, run the whole test suite"
 	@echo "make eval      NLU cross-validation and held-out accuracy (prints figures)"
 	@echo "make bench     provider search latency, SQLite and PostgreSQL, real and 1M rows"
-	@echo "make loadtest  20 and 50 simulated users x 20 turns through the gateway (figures)"
+	@echo "make loadtest  20 and 50 users x 20 turns through the gateway, 2 Rasa instances (figures)"
 	@echo "make system-deps  Debian packages the tests need (PostgreSQL, Redis, Chromium)"
 	@echo "make lint      ruff"
 	@echo "make lock      re-freeze constraints.txt from a clean install"

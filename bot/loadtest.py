@@ -40,19 +40,23 @@ SEARCH = ["find hospice care near 60614", "show more", "call the second one",
 ODD = ["asdfgh", "what's the weather in paris", "ok", "thanks", "hello"]
 
 
-def _script(rng: random.Random, turns: int) -> list[str]:
-    pools = [FAQ, SEARCH, ODD]
-    weights = [0.55, 0.35, 0.10]
-    return [rng.choice(rng.choices(pools, weights)[0]) for _ in range(turns)]
+KINDS = {"faq": (FAQ, 0.55), "search": (SEARCH, 0.35), "other": (ODD, 0.10)}
 
 
-async def _user(url: str, turns: list[str], latencies: list[float], errors: list[str],
+def _script(rng: random.Random, turns: int) -> list[tuple[str, str]]:
+    """(kind, message) for each turn of one user."""
+    kinds = rng.choices(list(KINDS), [weight for _, weight in KINDS.values()], k=turns)
+    return [(kind, rng.choice(KINDS[kind][0])) for kind in kinds]
+
+
+async def _user(url: str, turns: list[tuple[str, str]], latencies: list[tuple[str, float]],
+                errors: list[str],
                 senders: list[tuple[str, int]], think: tuple[float, float],
                 rng: random.Random) -> None:
     jar = CookieJar(unsafe=True)
     async with ClientSession(cookie_jar=jar, timeout=ClientTimeout(total=60)) as client:
         await asyncio.sleep(rng.uniform(0, think[1]))  # people don't all start at once
-        for n, text in enumerate(turns):
+        for n, (kind, text) in enumerate(turns):
             if n:
                 await asyncio.sleep(rng.uniform(*think))
             started = time.perf_counter()
@@ -63,7 +67,7 @@ async def _user(url: str, turns: list[str], latencies: list[float], errors: list
                         errors.append(f"HTTP {resp.status}")
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 errors.append(type(exc).__name__)
-            latencies.append(time.perf_counter() - started)
+            latencies.append((kind, time.perf_counter() - started))
         for cookie in jar:
             if cookie.key == "pcn_session":
                 senders.append((cookie.value.split(".", 1)[0], len(turns)))
@@ -72,7 +76,7 @@ async def _user(url: str, turns: list[str], latencies: list[float], errors: list
 async def _run(url: str, users: int, turns: int, seed: int,
                think: tuple[float, float] = (0.0, 0.0)) -> tuple[list, list, list, float]:
     rng = random.Random(seed)
-    latencies: list[float] = []
+    latencies: list[tuple[str, float]] = []
     errors: list[str] = []
     senders: list[tuple[str, int]] = []
     started = time.perf_counter()
@@ -120,7 +124,7 @@ def _shape(instances: int, var: Path) -> Iterator[dict[str, object]]:
                "more_rasa_ports": tuple(free_port() for _ in range(instances - 1))}
 
 
-async def _progress(latencies: list[float], expected: int, started: float) -> None:
+async def _progress(latencies: list[tuple[str, float]], expected: int, started: float) -> None:
     """A line every 15 s on a long run: turns done so far."""
     while True:
         await asyncio.sleep(15)
@@ -171,11 +175,15 @@ def main(argv: list[str] | None = None) -> int:
                 lat, errors, senders, seconds = asyncio.run(
                     _run(running.web_url, users, args.turns, args.seed + users, think))
                 missing = _missing_turns(tracker_url, senders)
-                ms = [x * 1000 for x in lat]
+                ms = [x * 1000 for _, x in lat]
                 pause = f"{think[0]:g}-{think[1]:g}" if think[1] else "none"
                 print(f"{users:5d} {pause:>6} {len(lat):6d} {statistics.median(ms):7.0f} "
                       f"{_percentile(ms, 0.95):7.0f} {_percentile(ms, 0.99):7.0f} "
                       f"{len(lat) / seconds:8.1f} {len(errors):6d} {missing:5d}", flush=True)
+                by_kind = {kind: sorted(x * 1000 for k, x in lat if k == kind) for kind in KINDS}
+                print("      p50 / p95 ms by kind: " + ", ".join(
+                    f"{kind} {statistics.median(v):.0f} / {_percentile(v, 0.95):.0f}"
+                    for kind, v in by_kind.items() if v), flush=True)
                 if errors:
                     print(f"      errors: {sorted(set(errors))}", flush=True)
                 failed |= bool(errors) or missing > 0

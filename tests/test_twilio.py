@@ -27,11 +27,11 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
+from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
 import knowledge
 from bot import stack
-from bot.channels import twilio as channel_module
 from bot.channels.twilio import (
     HELP_TEXT,
     NO_TEXT_REPLY,
@@ -283,6 +283,37 @@ def test_question_gets_the_knowledge_base_answer_and_1_picks_the_first_option(
     assert entry.text("answer", "en", "US")[:60] not in follow[0]
 
 
+def test_any_rasa_instance_understands_a_numbered_reply(
+    phone: Callable[..., Phone], api: FakeTwilio, var: Path, tmp_path: Path,
+    kb: knowledge.KnowledgeBase,
+) -> None:
+    """The options offered are read back from the tracker store, not from the memory of the
+    process that sent them: a second channel (as in another Rasa instance) over the same
+    store turns "2" into the second option's payload."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    person = phone()
+    reply = person.say("what is palliative care?")
+    options = [o for part in reply for o in parse_options(part)]
+    store = SQLTrackerStore(Domain.load(str(ROOT / "domain.yml")), dialect="sqlite",
+                            db=str(var / "tracker.db"))
+    elsewhere = _channel(api, tmp_path)
+    received: list[str] = []
+
+    async def on_new_message(message: UserMessage) -> None:
+        received.append(message.text)
+
+    body, signature = _signed({"From": person.number, "To": OUR_NUMBER, "Body": "2",
+                               "MessageSid": "SM" + "0" * 32, "NumMedia": "0"})
+    answer = asyncio.run(elsewhere.handle(body, "application/x-www-form-urlencoded",
+                                          signature, on_new_message, store))
+    assert answer.status == 200
+    second = next(i for i in kb.get("what_is_palliative_care").related
+                  if kb.get(i).label("en") == options[1][1])
+    assert received == [knowledge.faq_payload(second)]
+
+
 def test_a_number_after_a_reply_without_options_is_an_ordinary_message(
     phone: Callable[..., Phone], kb: knowledge.KnowledgeBase
 ) -> None:
@@ -511,11 +542,23 @@ def _signed(fields: dict[str, str]) -> tuple[bytes, str]:
 def test_options_are_numbered_across_a_turn_and_a_failing_bot_gets_an_apology(
     api: FakeTwilio, tmp_path: Path
 ) -> None:
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import BotUttered, UserUttered
+
     seen: list[str] = []
     number = f"+1555{secrets.randbelow(10**7):07d}"
+    store = InMemoryTrackerStore(Domain.empty())  # Rasa's own; the bot below keeps it as Rasa does
+
+    async def record(*events: Any) -> None:
+        tracker = await store.get_or_create_tracker(number)
+        for event in events:
+            tracker.update(event)
+        await store.save(tracker)
 
     async def bot(message: Any) -> None:
         seen.append(message.text)
+        await record(UserUttered(message.text))
         if message.text == "crash":
             raise RuntimeError("boom")
         out = message.output_channel
@@ -524,18 +567,22 @@ def test_options_are_numbered_across_a_turn_and_a_failing_bot_gets_an_apology(
                                                          {"title": "C", "payload": "/c"}])
         await out.send_custom_json(number, {"cards": [{"name": "x"}]})
         await out.send_custom_json(number, {"text": "From custom."})
+        await record(BotUttered("First?", {"buttons": [{"title": "A", "payload": "/a"}]}),
+                     BotUttered("Or?", {"buttons": [{"title": "B", "payload": "/b"},
+                                                    {"title": "C", "payload": "/c"}]}),
+                     BotUttered("From custom.", {"custom": {"cards": [{"name": "x"}]}}))
 
     async def run() -> list[int]:
         channel = _channel(api, tmp_path)
         statuses = []
         for text in ("hi", "3", "crash", "1"):
             body, signature = _signed({"From": number, "Body": text, "MessageSid": "SM1"})
-            statuses.append((await channel.handle(body, FORM, signature, bot)).status)
+            statuses.append((await channel.handle(body, FORM, signature, bot, store)).status)
         await channel.sender.close()
         return statuses
 
     assert asyncio.run(run()) == [200, 200, 200, 200]
-    assert seen == ["hi", "/c", "crash", "1"]  # options forgotten after the failed turn
+    assert seen == ["hi", "/c", "crash", "1"]  # no options after the failed turn
     bodies = [m["Body"] for m in api.to(number)]
     assert bodies[:3] == [f"First?\n\n{OPTIONS_HEADER}\n1. A",
                           f"Or?\n\n{OPTIONS_HEADER}\n2. B\n3. C", "From custom."]
@@ -654,12 +701,3 @@ def test_buttons_become_numbered_options_and_numbers_become_payloads() -> None:
     for reply in ("0", "3", "12", "1 please", "one", "", "60614"):
         assert choose_option(reply, options) is None, reply
     assert choose_option("1", []) is None and choose_option("1", None) is None
-
-
-def test_remembered_options_are_bounded(api: FakeTwilio, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(channel_module, "MAX_REMEMBERED_SENDERS", 3)
-    channel = _channel(api, tmp_path)
-    for i in range(5):
-        channel.remember_options(f"+1{i}", [Option("A", "/a")])
-    assert [channel.options_for(f"+1{i}") != [] for i in range(5)] == [False] * 2 + [True] * 3

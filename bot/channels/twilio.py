@@ -9,7 +9,8 @@ check. Unlike Rasa's stock connector this one
 * answers 503, never 500, while its settings are missing;
 * replies kindly to messages without text instead of crashing;
 * honours STOP / START / HELP, remembering opt-outs (as SHA-256 hashes) across restarts;
-* turns buttons into numbered options and a reply of "1", "2", ... into that option;
+* turns buttons into numbered options and a reply of "1", "2", ... into that option (the
+  options are read back from the tracker store, so any Rasa instance understands the reply);
 * splits long replies at sentence boundaries, keeping links whole;
 * sends with aiohttp, never blocking the event loop, one conversation's messages in order.
 
@@ -31,7 +32,6 @@ import secrets
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +54,6 @@ TWILIO_MAX_LENGTH = 1600  # characters in one Twilio message
 MIN_LENGTH = 70  # one UCS-2 SMS segment: shorter parts would be silly
 MAX_BODY_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
-MAX_REMEMBERED_SENDERS = 10_000
 OPT_OUT_FILE = "twilio_optouts.json"
 SEND_TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_ATTEMPTS = 3  # only for answers that mean "not accepted, try again"
@@ -308,6 +307,29 @@ def choose_option(text: str, options: list[Option] | None) -> str | None:
     return options[number - 1].payload if 1 <= number <= len(options) else None
 
 
+async def offered_options(tracker_store: Any, sender: str) -> list[Option]:
+    """The options the assistant's last turn offered this sender, numbered across that
+    turn's messages, read from Rasa's tracker store (shared by every Rasa instance).
+    Nothing when there is no store, no conversation, or no buttons after the last message."""
+    if tracker_store is None:
+        return []
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    try:
+        tracker = await tracker_store.retrieve(sender)
+    except Exception as err:  # noqa: BLE001 - the reply is then read as plain text
+        logger.warning("Could not read the options offered (%s)", type(err).__name__)
+        return []
+    turn: list[BotUttered] = []
+    for event in reversed(list(tracker.events) if tracker else []):
+        if isinstance(event, UserUttered):
+            break
+        if isinstance(event, BotUttered):
+            turn.append(event)
+    return options_from_buttons(b for event in reversed(turn)
+                                for b in (event.data or {}).get("buttons") or [])
+
+
 def parse_options(body: str) -> list[tuple[int, str]]:
     """The numbered options in a message we sent (what a person sees): [(1, "Show more"), ...]."""
     _, found, tail = (body or "").rpartition(OPTIONS_HEADER)
@@ -501,8 +523,6 @@ class TwilioOutput(OutputChannel):
         options = options_from_buttons(buttons)
         first = len(self.options) + 1
         self.options.extend(options)
-        if options:
-            self.channel.remember_options(recipient_id, self.options)
         await self.send_text_message(recipient_id, format_options(text or "", options, first))
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any],
@@ -565,7 +585,6 @@ class TwilioChannel(InputChannel):
         self.optouts = OptOutStore(Path(var_dir or default_var_dir()) / OPT_OUT_FILE)
         self.sender = TwilioSender(config, self.optouts)
         self._validator = RequestValidator(config.auth_token) if config.auth_token else None
-        self._options: OrderedDict[str, list[Option]] = OrderedDict()
         if config.configured:
             logger.info("Twilio channel ready")
         else:
@@ -584,19 +603,6 @@ class TwilioChannel(InputChannel):
         """For messages Rasa sends on its own (no webhook waits for them)."""
         return TwilioOutput(self) if self.config.configured else None
 
-    # numbered options, per sender, bounded
-    def remember_options(self, sender: str, options: list[Option]) -> None:
-        self._options[sender] = list(options)
-        self._options.move_to_end(sender)
-        while len(self._options) > MAX_REMEMBERED_SENDERS:
-            self._options.popitem(last=False)
-
-    def forget_options(self, sender: str) -> None:
-        self._options.pop(sender, None)
-
-    def options_for(self, sender: str) -> list[Option]:
-        return list(self._options.get(sender, []))
-
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("navigator_twilio", __name__)
 
@@ -608,11 +614,13 @@ class TwilioChannel(InputChannel):
 
         @hook.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
+            agent = getattr(request.app.ctx, "agent", None)
             reply = await self.handle(
                 request.body or b"",
                 request.headers.get("content-type"),
                 request.headers.get("x-twilio-signature"),
                 on_new_message,
+                getattr(agent, "tracker_store", None),
             )
             return response.text(reply.body, status=reply.status,
                                  content_type=reply.content_type)
@@ -624,8 +632,12 @@ class TwilioChannel(InputChannel):
         return hook
 
     async def handle(self, body: bytes, content_type: str | None, signature: str | None,
-                     on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> WebhookReply:
-        """One webhook request, checked, then processed. Returns what to answer Twilio."""
+                     on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                     tracker_store: Any = None) -> WebhookReply:
+        """One webhook request, checked, then processed. Returns what to answer Twilio.
+
+        ``tracker_store`` (Rasa's) is where the options offered last turn are read back.
+        """
         if not self.config.configured:
             return WebhookReply(503, "Twilio channel is not configured.\n")
         if len(body) > MAX_BODY_BYTES:
@@ -643,7 +655,7 @@ class TwilioChannel(InputChannel):
         sender = (params.get("From") or "").strip()
         if not sender:
             return WebhookReply(400, "Missing From.\n")
-        await self._process(sender, params, on_new_message)
+        await self._process(sender, params, on_new_message, tracker_store)
         return WebhookReply(200, EMPTY_TWIML, "text/xml; charset=utf-8")
 
     def _signed_by_twilio(self, params: _FormParams, signature: str) -> bool:
@@ -652,7 +664,8 @@ class TwilioChannel(InputChannel):
         return bool(self._validator.validate(self.config.public_url, params, signature))
 
     async def _process(self, sender: str, params: Mapping[str, str],
-                       on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+                       on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                       tracker_store: Any = None) -> None:
         text = (params.get("Body") or "").strip()
         keyword = text.upper()
         out = TwilioOutput(self)
@@ -660,7 +673,6 @@ class TwilioChannel(InputChannel):
         opted_out = sender in self.optouts
 
         if keyword in STOP_WORDS:
-            self.forget_options(sender)
             await self.optouts.add(sender)
             logger.info("Sender %s opted out", ref)
             return  # Twilio confirms STOP itself on real numbers: we go quiet
@@ -680,7 +692,8 @@ class TwilioChannel(InputChannel):
                          _int(params.get("NumMedia")))
             await out.send_text_message(sender, NO_TEXT_REPLY)
         else:
-            text = choose_option(text, self.options_for(sender)) or text
+            if _CHOICE.match(text):
+                text = choose_option(text, await offered_options(tracker_store, sender)) or text
             message = UserMessage(text, out, sender, input_channel=self.name(),
                                   message_id=(params.get("MessageSid") or None))
             try:
@@ -690,6 +703,4 @@ class TwilioChannel(InputChannel):
                              ref, type(err).__name__)
                 logger.debug("Traceback of the failed Twilio message", exc_info=True)
                 await out.send_text_message(sender, ERROR_REPLY)
-            if not out.options:
-                self.forget_options(sender)  # "1" only ever means an option just offered
         await out.wait()
