@@ -95,7 +95,7 @@ class Stack:
     def wait_ready(self, timeout: float = 180.0, names: list[str] | None = None) -> None:
         """Wait until each server (all, or ``names``) answers its health URL."""
         for name in names or list(self.commands):
-            _wait_http(self.commands[name][2], self.processes, timeout)
+            wait_http(self.commands[name][2], self.processes, timeout)
 
     def restart(self, name: str, timeout: float = 180.0) -> None:
         """Stop one server (if it runs), start it again the same way, wait until it answers."""
@@ -133,7 +133,8 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
         proc.wait()
 
 
-def _wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> None:
+def wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> None:
+    """Wait until ``url`` answers 200; StackError if a process in ``procs`` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for name, proc in procs.items():

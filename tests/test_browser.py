@@ -140,3 +140,28 @@ def test_no_serious_accessibility_violations(browser, site: str) -> None:
     bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
            if v["impact"] in ("serious", "critical")]
     assert bad == [], bad
+
+
+def test_the_widget_says_so_when_the_assistant_is_down(browser, tmp_path: Path) -> None:
+    """The real gateway with Rasa not running: its 503 message appears in the chat."""
+    import subprocess
+    import sys
+
+    port, dead = stack.free_port(), stack.free_port()
+    with (tmp_path / "web.log").open("ab") as log:
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "bot.web", "--port", str(port),
+             "--rasa-url", f"http://127.0.0.1:{dead}", "--actions-url",
+             f"http://127.0.0.1:{dead}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        site = f"http://127.0.0.1:{port}/"
+        stack.wait_http(site, {"web": gateway}, 60)
+        page = _open(browser, site)
+        page.fill("#pcn-input", "what is hospice?")
+        page.press("#pcn-input", "Enter")
+        expect(page.locator("#pcn-log")).to_contain_text("isn't available right now",
+                                                         timeout=30_000)
+        expect(page.locator("#pcn-log")).to_contain_text("911")
+    finally:
+        stack.stop_process(gateway)
