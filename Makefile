@@ -89,7 +89,7 @@ test: system-deps $(STAMP) $(AXE) model
 eval: $(STAMP) model
 	@$(PY) -m bot eval
 
-loadtest: $(STAMP) model
+loadtest: system-deps $(STAMP) model
 	@$(PY) -m bot.loadtest
 
 bench: system-deps $(STAMP)
