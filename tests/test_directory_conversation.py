@@ -99,6 +99,16 @@ def test_a_question_while_asked_where_is_answered_then_asked_again(servers):
     assert "Hospices near 83702 (Boise, ID)" in user.say("83702")
 
 
+def test_asking_for_a_person_while_asked_where_ends_the_search(servers):
+    user = User(servers)
+    assert "Where should I look?" in user.say("find a hospice near me")
+    person = user.say("can I talk to a real person please")
+    assert "doctor, nurse or GP" in person and "Where should I look?" not in person
+    # The form is over: the next question is just answered, not followed by "where?"
+    answer = user.say("what is palliative care?")
+    assert "Source:" in answer and "Where should I look?" not in answer
+
+
 def test_nowhere_near_says_so_and_points_to_care_compare(servers):
     user = User(servers)
     reply = user.say("hospice near 99723")
