@@ -284,6 +284,9 @@ def start(
     endpoints = var_dir / "endpoints.run.yml"
     actions_url = f"http://{host}:{actions_port}/webhook"
     env.update(_write_endpoints(endpoints, actions_url, tracker_db, tracker_url, lock_url))
+    if tracker_url and not tracker_url.startswith("sqlite"):
+        # SMS opt-outs beside the conversations, so every Rasa instance honours a STOP
+        env.setdefault("NAVIGATOR_TWILIO_OPTOUT_URL", tracker_url)
 
     stack = Stack(host, rasa_port, actions_port, {}, web_port, var_dir,
                   tuple(more_rasa_ports), log_dir, env)

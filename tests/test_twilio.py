@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 import yaml
 from aiohttp import web
 from rasa.core.channels.channel import UserMessage
@@ -627,6 +628,44 @@ def test_opt_outs_survive_a_restart_and_hold_only_hashes(api: FakeTwilio, tmp_pa
     digits = number.removeprefix("whatsapp:+")
     assert digits not in text
     assert json.loads(text)["opted_out"] == [hashlib.sha256(f"+{digits}".encode()).hexdigest()]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_stop_on_one_instance_silences_every_instance(
+    api: FakeTwilio, tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    """With NAVIGATOR_TWILIO_OPTOUT_URL, opt-outs live in a shared SQL table: STOP taken by
+    one channel (one Rasa instance) holds on another, and START there undoes it for both."""
+    url = (f"sqlite:///{tmp_path / 'shared.db'}" if database == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    number = f"+1555{secrets.randbelow(10**7):07d}"
+    seen: list[str] = []
+
+    async def bot(message: Any) -> None:
+        seen.append(message.text)
+
+    def instance() -> TwilioChannel:
+        config = TwilioConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, number=OUR_NUMBER,
+                              public_url=PUBLIC_URL, api_base_url=api.url, optout_url=url)
+        return TwilioChannel(config, var_dir=tmp_path / f"var-{secrets.token_hex(4)}")
+
+    async def say(channel: TwilioChannel, text: str) -> None:
+        body, signature = _signed({"From": f"whatsapp:{number}", "Body": text})
+        assert (await channel.handle(body, FORM, signature, bot)).status == 200
+        await channel.sender.close()
+
+    one, two = instance(), instance()
+    asyncio.run(say(one, "STOP"))
+    asyncio.run(say(two, "is hospice free?"))  # SMS or WhatsApp: STOP holds for both
+    assert seen == [] and api.to(f"whatsapp:{number}") == []
+    assert asyncio.run(two.optouts.contains(number))
+    asyncio.run(say(two, "START"))
+    assert not asyncio.run(one.optouts.contains(number))
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(sqlalchemy.text("SELECT hash FROM navigator_twilio_optouts"))
+        assert all(number.lstrip("+") not in h for (h,) in stored)  # hashes only
+    engine.dispose()
 
 
 def test_an_unreadable_opt_out_file_is_kept_aside(tmp_path: Path) -> None:

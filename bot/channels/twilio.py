@@ -88,6 +88,7 @@ _ENV = {
     "public_url": "NAVIGATOR_TWILIO_PUBLIC_URL",
     "api_base_url": "NAVIGATOR_TWILIO_API_BASE",
     "max_length": "NAVIGATOR_TWILIO_MAX_LENGTH",
+    "optout_url": "NAVIGATOR_TWILIO_OPTOUT_URL",
 }
 _REQUIRED = ("account_sid", "auth_token", "number", "public_url")
 
@@ -105,6 +106,7 @@ class TwilioConfig:
     public_url: str | None = None
     api_base_url: str = DEFAULT_API_BASE
     max_length: int = TWILIO_MAX_LENGTH
+    optout_url: str | None = field(default=None, repr=False)  # SQL URL; None: a local file
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> TwilioConfig:
@@ -139,6 +141,7 @@ class TwilioConfig:
             public_url=public_url,
             api_base_url=api_base,
             max_length=max_length,
+            optout_url=value("optout_url"),
         )
 
     @property
@@ -375,6 +378,10 @@ class OptOutStore:
     def __contains__(self, address: str) -> bool:
         return number_hash(address) in self._hashes
 
+    async def contains(self, address: str) -> bool:
+        """Whether this number said STOP (the same question every store answers)."""
+        return address in self
+
     def __len__(self) -> int:
         return len(self._hashes)
 
@@ -412,13 +419,67 @@ class OptOutStore:
                 raise
 
 
+class SqlOptOutStore:
+    """Who said STOP, as SHA-256 hashes, in a SQL table that every Rasa instance shares
+    (``NAVIGATOR_TWILIO_OPTOUT_URL``; the stack points it at the tracker database when there
+    are several instances). Queries run in a worker thread, never on the event loop. When the
+    database cannot be read, a number counts as opted out: better silent than unwanted."""
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        self._sa = sa
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        self.table = sa.Table(
+            "navigator_twilio_optouts", sa.MetaData(),
+            sa.Column("hash", sa.String(64), primary_key=True),
+            sa.Column("since", sa.Float, nullable=False),
+        )
+        self.table.metadata.create_all(self.engine)
+
+    async def contains(self, address: str) -> bool:
+        try:
+            return await asyncio.to_thread(self._has, number_hash(address))
+        except Exception as err:  # noqa: BLE001 - fail closed, and say so
+            logger.error("Could not read the Twilio opt-out table (%s): not messaging %s",
+                         type(err).__name__, _ref(address))
+            return True
+
+    def _has(self, digest: str) -> bool:
+        with self.engine.connect() as conn:
+            query = self._sa.select(self.table.c.hash).where(self.table.c.hash == digest)
+            return conn.execute(query).first() is not None
+
+    async def add(self, address: str) -> None:
+        await asyncio.to_thread(self._add, number_hash(address))
+
+    def _add(self, digest: str) -> None:
+        # another instance adding the same number at the same moment: already done
+        with contextlib.suppress(self._sa.exc.IntegrityError), self.engine.begin() as conn:
+            if conn.execute(self._sa.select(self.table.c.hash)
+                            .where(self.table.c.hash == digest)).first() is None:
+                conn.execute(self.table.insert().values(hash=digest, since=time.time()))
+
+    async def remove(self, address: str) -> None:
+        await asyncio.to_thread(self._remove, number_hash(address))
+
+    def _remove(self, digest: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self.table.delete().where(self.table.c.hash == digest))
+
+    def __len__(self) -> int:
+        with self.engine.connect() as conn:
+            count = self._sa.select(self._sa.func.count()).select_from(self.table)
+            return int(conn.execute(count).scalar_one())
+
+
 # --- sending -------------------------------------------------------------------------------
 
 
 class TwilioSender:
     """Posts messages to Twilio's REST API with aiohttp; each recipient's messages in order."""
 
-    def __init__(self, config: TwilioConfig, optouts: OptOutStore) -> None:
+    def __init__(self, config: TwilioConfig, optouts: OptOutStore | SqlOptOutStore) -> None:
         self.config = config
         self.optouts = optouts
         self._session: aiohttp.ClientSession | None = None
@@ -441,7 +502,7 @@ class TwilioSender:
     async def _after(self, previous: asyncio.Task | None, recipient: str, body: str) -> bool:
         if previous is not None:
             await asyncio.wait([previous])
-        if recipient in self.optouts:  # said STOP while this was waiting
+        if await self.optouts.contains(recipient):  # said STOP while this was waiting
             return False
         try:
             return await self._post(recipient, body)
@@ -582,7 +643,9 @@ class TwilioChannel(InputChannel):
 
     def __init__(self, config: TwilioConfig, var_dir: Path | None = None) -> None:
         self.config = config
-        self.optouts = OptOutStore(Path(var_dir or default_var_dir()) / OPT_OUT_FILE)
+        self.optouts: OptOutStore | SqlOptOutStore = (
+            SqlOptOutStore(config.optout_url) if config.optout_url
+            else OptOutStore(Path(var_dir or default_var_dir()) / OPT_OUT_FILE))
         self.sender = TwilioSender(config, self.optouts)
         self._validator = RequestValidator(config.auth_token) if config.auth_token else None
         if config.configured:
@@ -670,7 +733,7 @@ class TwilioChannel(InputChannel):
         keyword = text.upper()
         out = TwilioOutput(self)
         ref = _ref(sender)
-        opted_out = sender in self.optouts
+        opted_out = await self.optouts.contains(sender)
 
         if keyword in STOP_WORDS:
             await self.optouts.add(sender)
