@@ -435,7 +435,13 @@ class SqlOptOutStore:
             sa.Column("hash", sa.String(64), primary_key=True),
             sa.Column("since", sa.Float, nullable=False),
         )
-        self.table.metadata.create_all(self.engine)
+        self._created = False  # the table is made on first use, not when Rasa starts
+
+    def _conn(self, write: bool = False) -> Any:
+        if not self._created:
+            self.table.metadata.create_all(self.engine)
+            self._created = True
+        return self.engine.begin() if write else self.engine.connect()
 
     async def contains(self, address: str) -> bool:
         try:
@@ -446,7 +452,7 @@ class SqlOptOutStore:
             return True
 
     def _has(self, digest: str) -> bool:
-        with self.engine.connect() as conn:
+        with self._conn() as conn:
             query = self._sa.select(self.table.c.hash).where(self.table.c.hash == digest)
             return conn.execute(query).first() is not None
 
@@ -455,7 +461,7 @@ class SqlOptOutStore:
 
     def _add(self, digest: str) -> None:
         # another instance adding the same number at the same moment: already done
-        with contextlib.suppress(self._sa.exc.IntegrityError), self.engine.begin() as conn:
+        with contextlib.suppress(self._sa.exc.IntegrityError), self._conn(write=True) as conn:
             if conn.execute(self._sa.select(self.table.c.hash)
                             .where(self.table.c.hash == digest)).first() is None:
                 conn.execute(self.table.insert().values(hash=digest, since=time.time()))
@@ -464,11 +470,11 @@ class SqlOptOutStore:
         await asyncio.to_thread(self._remove, number_hash(address))
 
     def _remove(self, digest: str) -> None:
-        with self.engine.begin() as conn:
+        with self._conn(write=True) as conn:
             conn.execute(self.table.delete().where(self.table.c.hash == digest))
 
     def __len__(self) -> int:
-        with self.engine.connect() as conn:
+        with self._conn() as conn:
             count = self._sa.select(self._sa.func.count()).select_from(self.table)
             return int(conn.execute(count).scalar_one())
 
