@@ -223,3 +223,41 @@ def test_racing_instances_take_one_conversation_one_turn_at_a_time(redis_url: st
             thread.join()
     assert state == {"inside": 0, "most": 1, "done": 30 * len(stores)}
     assert stores[0].red.keys("race:*") == []
+
+
+def test_two_gateways_share_one_set_of_limits(redis_url: str) -> None:
+    """With NAVIGATOR_WEB_RATE_LIMIT_URL, a sender gets the limit once, not once per gateway
+    replica; with Redis unreachable, people are still answered."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from test_gateway import _fake_rasa
+
+    from bot.web.gateway import COOKIE, Config, Gateway
+
+    secret = b"s" * 32
+
+    async def run(limit_url: str) -> list[int]:
+        seen: list[dict] = []
+        async with TestServer(_fake_rasa([{"text": "hi"}], seen)) as rasa:
+            rasa_url = str(rasa.make_url("")).rstrip("/")
+
+            def gateway() -> Gateway:
+                return Gateway(Config(rasa_urls=(rasa_url,), secret=secret,
+                                      session_rate=(3, 60.0), address_rate=(100, 60.0),
+                                      rate_limit_url=limit_url))
+
+            async with TestClient(TestServer(gateway().app)) as one, \
+                    TestClient(TestServer(gateway().app)) as two:
+                first = await one.post("/api/chat", json={"message": "hello"})
+                cookie = {COOKIE: first.cookies[COOKIE].value}
+                statuses = [first.status]
+                for client in (two, one, two, one):  # the same conversation, both replicas
+                    r = await client.post("/api/chat", json={"message": "hello"},
+                                          cookies=cookie)
+                    statuses.append(r.status)
+                    if r.status == 429:
+                        assert int(r.headers["Retry-After"]) >= 1
+                return statuses
+
+    assert asyncio.run(run(redis_url)) == [200, 200, 200, 429, 429]
+    dead = f"redis://127.0.0.1:{stack.free_port()}/0"
+    assert asyncio.run(run(dead)) == [200] * 5  # no Redis: let through (and logged)

@@ -36,6 +36,7 @@ def main() -> None:
         rasa_urls=tuple(args.rasa_urls or ["http://127.0.0.1:5005"]),
         actions_url=args.actions_url,
         directory_url=os.environ.get("NAVIGATOR_DIRECTORY_URL"),
+        rate_limit_url=os.environ.get("NAVIGATOR_WEB_RATE_LIMIT_URL") or None,
         secure_cookies=os.environ.get("NAVIGATOR_WEB_SECURE_COOKIES", "").lower() == "true",
         **({"secret": secret.encode()} if secret else {}),
     )

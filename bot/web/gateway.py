@@ -77,6 +77,7 @@ class Config:
     session_rate: tuple[int, float] = (20, 60.0)  # messages per seconds, per conversation
     address_rate: tuple[int, float] = (300, 60.0)  # per client address (NAT: be generous)
     timeout: float = 30.0
+    rate_limit_url: str | None = None  # redis://...: limits shared by every gateway replica
 
 
 class RateLimiter:
@@ -98,6 +99,56 @@ class RateLimiter:
         recent.append(now)
         self.hits[key] = recent
         return 0.0
+
+    async def wait_for(self, key: str) -> float:
+        """:meth:`check`, with the same signature as :class:`SharedRateLimiter`."""
+        return self.check(key)
+
+
+# One atomic step in Redis: drop hits older than the window, then refuse (with the seconds
+# to wait) or count this one. Numbers travel as strings so Lua does not round them.
+_SLIDING_WINDOW = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) >= limit then
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return tostring(window - (now - tonumber(oldest[2])))
+end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('PEXPIRE', key, math.ceil(window * 1000))
+return '0'
+"""
+
+
+class SharedRateLimiter:
+    """The same sliding window, kept in Redis so that every gateway replica counts together
+    (``NAVIGATOR_WEB_RATE_LIMIT_URL``). Keys are stored hashed (no addresses in Redis). If
+    Redis cannot be reached, requests are let through and a warning is logged: the limits
+    guard against abuse, and people should not be turned away because of them."""
+
+    def __init__(self, url: str, name: str, limit: int, window: float) -> None:
+        from redis import asyncio as redis
+
+        self.limit, self.window, self.name = limit, window, name
+        self.redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        self._script = self.redis.register_script(_SLIDING_WINDOW)
+
+    async def wait_for(self, key: str) -> float:
+        """0 if allowed (and counted), else seconds until the next request is allowed."""
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        now = time.time()
+        try:
+            wait = await self._script(keys=[f"navigator:rate:{self.name}:{digest}"],
+                                      args=[repr(now), repr(self.window), self.limit,
+                                            f"{now!r}-{secrets.token_hex(4)}"])
+        except Exception as err:  # noqa: BLE001 - fail open, say so
+            log.warning("rate limits unavailable (%s): request let through",
+                         type(err).__name__)
+            return 0.0
+        return max(0.0, float(wait))
+
+    async def close(self) -> None:
+        await self.redis.close()
 
 
 def sign(secret: bytes, session_id: str) -> str:
@@ -155,8 +206,16 @@ class Gateway:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.session_limits = RateLimiter(*config.session_rate)
-        self.address_limits = RateLimiter(*config.address_rate)
+        self.session_limits: RateLimiter | SharedRateLimiter
+        self.address_limits: RateLimiter | SharedRateLimiter
+        if config.rate_limit_url:
+            self.session_limits = SharedRateLimiter(config.rate_limit_url, "session",
+                                                    *config.session_rate)
+            self.address_limits = SharedRateLimiter(config.rate_limit_url, "address",
+                                                    *config.address_rate)
+        else:
+            self.session_limits = RateLimiter(*config.session_rate)
+            self.address_limits = RateLimiter(*config.address_rate)
         self.client: ClientSession | None = None
         if not config.rasa_urls:
             raise ValueError("the gateway needs at least one Rasa URL")
@@ -177,6 +236,9 @@ class Gateway:
     async def _stop(self, _app: web.Application) -> None:
         if self.client:
             await self.client.close()
+        for limits in (self.session_limits, self.address_limits):
+            if isinstance(limits, SharedRateLimiter):
+                await limits.close()
 
     async def index(self, _request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
@@ -187,7 +249,7 @@ class Gateway:
 
     async def chat(self, request: web.Request) -> web.Response:
         address = request.remote or "unknown"
-        wait = self.address_limits.check(address)
+        wait = await self.address_limits.wait_for(address)
         if wait:
             return error(429, "rate_limited", "You're sending messages very fast. Please "
                          "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
@@ -215,7 +277,7 @@ class Gateway:
         session_id = verify(self.config.secret, request.cookies.get(COOKIE))
         fresh = session_id is None
         session_id = session_id or new_session_id()
-        wait = self.session_limits.check(session_id)
+        wait = await self.session_limits.wait_for(session_id)
         if wait:
             return error(429, "rate_limited", "You're sending messages very fast. Please "
                          "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
