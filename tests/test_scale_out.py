@@ -44,10 +44,15 @@ def redis_url():
 
 
 @pytest.fixture(scope="module")
-def scaled(trained_model: Path, postgres_url: str, redis_url: str,
+def tracker_url(postgres_url: str) -> str:
+    """The tracker database the two Rasa instances share."""
+    return _database(postgres_url, "scale_tracker")
+
+
+@pytest.fixture(scope="module")
+def scaled(trained_model: Path, postgres_url: str, redis_url: str, tracker_url: str,
            tmp_path_factory: pytest.TempPathFactory):
     """Action server, two Rasa instances and the gateway; tracker, lock and directory shared."""
-    tracker_url = _database(postgres_url, "scale_tracker")
     directory_url = _database(postgres_url, "scale_directory")
     var = tmp_path_factory.mktemp("scaled")
     with stack.running(trained_model, rasa_port=stack.free_port(),
@@ -55,7 +60,6 @@ def scaled(trained_model: Path, postgres_url: str, redis_url: str,
                        actions_port=stack.free_port(), web_port=stack.free_port(),
                        var_dir=var, log_dir=var, tracker_url=tracker_url,
                        lock_url=redis_url, directory_url=directory_url) as running:
-        running.tracker_url = tracker_url  # type: ignore[attr-defined]
         yield running
 
 
@@ -64,7 +68,7 @@ def _rest(running: stack.Stack, port: int) -> str:
 
 
 def _user_turns(tracker_url: str, sender: str) -> list[str]:
-    """The event types Rasa stored for one conversation, oldest first."""
+    """The text of each user message Rasa stored for one conversation, oldest first."""
     engine = sqlalchemy.create_engine(tracker_url)
     with engine.connect() as conn:
         rows = conn.execute(sqlalchemy.text(
@@ -74,7 +78,8 @@ def _user_turns(tracker_url: str, sender: str) -> list[str]:
     return [d.get("text") for t, d in stored if t == "user"]
 
 
-def test_a_conversation_continues_when_each_turn_lands_on_another_instance(scaled):
+def test_a_conversation_continues_when_each_turn_lands_on_another_instance(scaled,
+                                                                            tracker_url):
     first, second = scaled.rasa_ports
     sender = f"scale-{uuid.uuid4().hex}"
     on_a, on_b = User(_rest(scaled, first), sender), User(_rest(scaled, second), sender)
@@ -88,11 +93,11 @@ def test_a_conversation_continues_when_each_turn_lands_on_another_instance(scale
     detail = on_b.say("call the second one")
     assert detail.startswith(nice_case(nearest[1]["Facility Name"]))
 
-    assert _user_turns(scaled.tracker_url, sender) == [
+    assert _user_turns(tracker_url, sender) == [
         "find hospice care near me", "60614", "show more", "call the second one"]
 
 
-def test_two_turns_at_once_on_two_instances_are_taken_one_after_the_other(scaled):
+def test_two_turns_at_once_on_two_instances_are_taken_one_after_the_other(scaled, tracker_url):
     """The Redis lock store: neither turn is lost and their events do not interleave."""
     first, second = scaled.rasa_ports
     sender = f"scale-{uuid.uuid4().hex}"
@@ -109,7 +114,7 @@ def test_two_turns_at_once_on_two_instances_are_taken_one_after_the_other(scaled
 
     answers = asyncio.run(both())
     assert all(answers), answers
-    engine = sqlalchemy.create_engine(scaled.tracker_url)
+    engine = sqlalchemy.create_engine(tracker_url)
     with engine.connect() as conn:
         types = [t for (t,) in conn.execute(sqlalchemy.text(
             "SELECT type_name FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender})]
