@@ -17,26 +17,19 @@ class SettingsError(ValueError):
     """A setting has a value the assistant cannot use."""
 
 
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name, str(default))
-    try:
-        port = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a port number, got {raw!r}") from None
-    if not 0 < port < 65536:
-        raise SettingsError(f"{name} must be between 1 and 65535, got {port}")
-    return port
-
-
-def _count(name: str, default: int) -> int:
+def _whole(name: str, default: int, low: int, high: int, what: str = "a whole number") -> int:
     raw = os.environ.get(name, str(default))
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if not 1 <= value <= 32:
-        raise SettingsError(f"{name} must be between 1 and 32, got {value}")
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _port(name: str, default: int) -> int:
+    return _whole(name, default, 1, 65535, "a port number")
 
 
 def _optional(name: str) -> str | None:
@@ -101,5 +94,5 @@ class Settings:
             web_port=_port("NAVIGATOR_WEB_PORT", 8080),
             tracker_url=_optional("NAVIGATOR_TRACKER_URL"),
             lock_store_url=_optional("NAVIGATOR_LOCK_STORE_URL"),
-            rasa_instances=_count("NAVIGATOR_RASA_INSTANCES", 1),
+            rasa_instances=_whole("NAVIGATOR_RASA_INSTANCES", 1, 1, 32),
         )
