@@ -56,6 +56,12 @@ def _reader(tracker: Tracker) -> tuple[str, str]:
     return language, region
 
 
+def _region_said(tracker: Tracker) -> str | None:
+    """``US``/``UK`` if the latest message names a country (as an entity or in its words)."""
+    return knowledge.region_from_text(_entity(tracker, "region")) or (
+        knowledge.region_in_message((tracker.latest_message or {}).get("text")))
+
+
 def _offer_carer_support(reply: knowledge.Reply, entry_id: str, language: str) -> knowledge.Reply:
     """Caregivers are offered support for themselves too (one button, if not there yet)."""
     offered = {b.payload for b in reply.buttons}
@@ -199,11 +205,9 @@ class ActionExtractReader(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        text = (tracker.latest_message or {}).get("text")
         found = {
-            "region": knowledge.region_from_text(_entity(tracker, "region"))
-            or knowledge.region_in_message(text),
-            "audience": audience_of(text),
+            "region": _region_said(tracker),
+            "audience": audience_of((tracker.latest_message or {}).get("text")),
         }
         return [SlotSet(slot, value) for slot, value in found.items()
                 if value and value != tracker.get_slot(slot)]
@@ -218,9 +222,7 @@ class ActionSetRegion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        region = knowledge.region_from_text(_entity(tracker, "region")) or (
-            knowledge.region_in_message((tracker.latest_message or {}).get("text"))
-        )
+        region = _region_said(tracker)
         if region is None:
             dispatcher.utter_message(
                 text="Which country are you in?",

@@ -113,8 +113,7 @@ def _shape(instances: int, var: Path) -> Iterator[dict[str, object]]:
     """Where conversations live: a SQLite file for one Rasa instance; for several, the
     production shape (a durable private PostgreSQL tracker store and a Redis lock store)."""
     if instances == 1:
-        yield {"tracker_db": var / "tracker.db",
-               "tracker_url": f"sqlite:///{var / 'tracker.db'}"}
+        yield {"tracker_url": f"sqlite:///{var / 'tracker.db'}"}
         return
     from providers import pgserver
 
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="navigator-load-") as tmp, \
             _shape(args.rasa_instances, Path(tmp)) as shape:
         var = Path(tmp)
-        tracker_url = str(shape.pop("tracker_url"))
+        tracker_url = str(shape["tracker_url"])
         print(f"starting the stack: {args.rasa_instances} Rasa instance(s), tracker store "
               f"{tracker_url.split(':', 1)[0]}" + (", Redis lock store" if "lock_url" in shape
                                                    else ""), flush=True)
@@ -165,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
                            web_port=free_port(), var_dir=var, log_dir=var,
                            extra_env={"NAVIGATOR_WEB_ADDRESS_RATE": "100000",
                                       "NAVIGATOR_WEB_SESSION_RATE": "1000"},
-                           tracker_url=tracker_url if "lock_url" in shape else None,
                            **shape) as running:
             asyncio.run(_run(running.web_url, 2 * args.rasa_instances, 3, 0))  # warm up
             print(f"{args.turns} turns per user; pause between turns in seconds", flush=True)

@@ -20,15 +20,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bot.stack import free_port
+
 
 class RedisUnavailable(RuntimeError):
     """redis-server is not installed or did not start."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _answers(port: int, password: str) -> bool:
@@ -56,7 +52,7 @@ def temporary_server(timeout: float = 15.0) -> Iterator[str]:
                                "(Debian package redis-server)")
     folder = Path(tempfile.mkdtemp(prefix="navigator-redis-"))
     password = secrets.token_urlsafe(18)
-    port = _free_port()
+    port = free_port()
     conf = folder / "redis.conf"
     conf.touch(mode=0o600)
     conf.write_text(f"port {port}\nbind 127.0.0.1\nprotected-mode yes\n"
