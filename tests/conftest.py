@@ -9,8 +9,20 @@ import pytest
 import yaml
 
 import knowledge
-from bot import model
-from bot.settings import ROOT, Settings
+from navigator import training
+from settings import ROOT, Settings
+
+# Tests that use one of these need the trained model or start servers or databases: they are
+# marked `servers`, and `make check` (the fast lane) leaves them out. Modules that start their
+# own servers mark themselves with `pytestmark = pytest.mark.servers`.
+SERVER_FIXTURES = {"trained_model", "servers", "postgres_url", "directory_engine"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs servers or the model (see SERVER_FIXTURES)."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +46,7 @@ def nlu_examples() -> dict[str, list[str]]:
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
     """The model for the current inputs. `make test` trains it first; a stale one fails."""
-    path = model.model_path(Settings.from_env().models_dir)
+    path = training.model_path(Settings.from_env().models_dir)
     if not path.exists():
         pytest.fail(f"no model for the current training data ({path.name}): run `make model`")
     return path
@@ -47,7 +59,7 @@ def postgres_url():
     It is not optional: `make test` installs PostgreSQL (make system-deps) and a missing
     server is a failure, not a skip.
     """
-    from providers.pgserver import PostgresUnavailable, temporary_server
+    from navigator.pgserver import PostgresUnavailable, temporary_server
 
     try:
         with temporary_server() as url:
@@ -75,7 +87,7 @@ def directory_engine(request, tmp_path_factory):
 def servers(trained_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real action server, Rasa server and web gateway, started once for the tests that
     talk to them as users do (logs and the tracker database in `servers.var_dir`)."""
-    from bot import stack
+    from navigator import stack
 
     var = tmp_path_factory.mktemp("var")
     with stack.running(trained_model, rasa_port=stack.free_port(),

@@ -10,15 +10,17 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 import knowledge
-from bot import stack
-from bot.settings import ROOT
 from knowledge.directory import nice_case
+from navigator import stack
 from providers.bundled import CMS_FILE
 from providers.geo import distance_miles, gazetteer
+from settings import ROOT
+
+pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = ROOT / "bot" / "web" / "screenshots"
+SHOTS = ROOT / "docs" / "screenshots"
 # As the machine's checks advise: no background traffic (this machine has no internet).
 ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -150,7 +152,7 @@ def test_the_widget_says_so_when_the_assistant_is_down(browser, tmp_path: Path) 
     port, dead = stack.free_port(), stack.free_port()
     with (tmp_path / "web.log").open("ab") as log:
         gateway = subprocess.Popen(
-            [sys.executable, "-m", "bot.web", "--port", str(port),
+            [sys.executable, "-m", "gateway", "--port", str(port),
              "--rasa-url", f"http://127.0.0.1:{dead}", "--actions-url",
              f"http://127.0.0.1:{dead}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 import knowledge
-from bot import stack
+from navigator import stack
 
 
 class User:
@@ -149,7 +149,7 @@ def test_dose_questions_are_declined_with_who_to_ask(servers: stack.Stack) -> No
 
 
 def test_run_endpoints_point_at_a_sqlite_file_whose_folder_exists(tmp_path: Path) -> None:
-    from bot.stack import _write_endpoints
+    from navigator.stack import _write_endpoints
 
     target = tmp_path / "run.yml"
     _write_endpoints(target, "http://127.0.0.1:1/webhook", tmp_path / "new" / "tracker.db")

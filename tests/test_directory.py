@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bot.settings import ROOT
 from providers import db, importer, search
 from providers.bundled import CMS_FILE
 from providers.geo import distance_miles, gazetteer
+from settings import ROOT
 
 GENERIC_HEADER = ["source_id", "name", "services", "address_line1", "city", "region",
                   "postal_code", "country", "phone"]

@@ -11,9 +11,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import directory as actions
-from bot.settings import Settings
 from knowledge.directory import nice_case
 from providers.geo import gazetteer
+from settings import Settings
 
 
 def _tracker(slots: dict[str, Any], text: str = "", entities: list | None = None) -> Tracker:

@@ -9,8 +9,8 @@ import urllib.request
 import uuid
 from typing import Any
 
-from bot import stack
 from knowledge.directory import nice_case
+from navigator import stack
 from providers.bundled import CMS_FILE
 from providers.geo import distance_miles, gazetteer
 
@@ -59,6 +59,8 @@ def test_hospices_near_a_real_zip_name_the_nearest_facility(servers):
 
     more = user.say("show more")
     assert f"4. {nice_case(nearest[3]['Facility Name'])}, " in more
+    again = user.say("more please")  # after results, "more" means more results
+    assert f"7. {nice_case(nearest[6]['Facility Name'])}, " in again
     second = user.say("call the second one")
     assert second.startswith(nice_case(nearest[1]["Facility Name"]))
     assert "tel:+1" in second

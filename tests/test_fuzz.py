@@ -35,7 +35,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.channels import twilio as twilio_module
 from bot.channels.twilio import EMPTY_TWIML, HELP_TEXT, TwilioChannel, TwilioConfig
-from bot.web.gateway import (
+from gateway.app import (
     COOKIE,
     CSP,
     MAX_MESSAGE_CHARS,
@@ -45,6 +45,8 @@ from bot.web.gateway import (
     Gateway,
     sign,
 )
+
+pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 
 T = TypeVar("T")
 
@@ -336,7 +338,7 @@ SEGMENTS = st.text(max_size=30).map(lambda s: urllib.parse.quote(s, safe=""))
 PATHS = st.one_of(
     st.sampled_from(["/api/chat", "/api/restart", "/api/", "/api", "/api/chat/", "/api/CHAT",
                      "/api/%2e%2e/chat", "/api/chat%00", "/static/", "/static/widget.js",
-                     "/static/../bot/web/gateway.py", "/static/%2e%2e/gateway.py",
+                     "/static/../app.py", "/static/%2e%2e/gateway.py",
                      "/static/%2e%2e%2f%2e%2e%2fpyproject.toml", "/static/index.html", "/",
                      "/index.html", "/api/chat?message=%3Cscript%3E", "/webhooks/rest/webhook"]),
     SEGMENTS.map(lambda s: "/api/" + s),
@@ -435,7 +437,7 @@ def gateway(loop: LoopThread) -> Iterator[GatewayUnderTest]:
         config = Config(rasa_urls=(url,), actions_url=url, secret=SECRET,
                         session_rate=(10**6, 60.0), address_rate=(10**6, 60.0), timeout=10)
         server = TestServer(Gateway(config).app)
-        await server.start_server(**SERVER_OPTIONS)  # as python -m bot.web serves it
+        await server.start_server(**SERVER_OPTIONS)  # as python -m gateway serves it
         client = TestClient(server, cookie_jar=DummyCookieJar())
         await client.start_server()
         return rasa_server, client

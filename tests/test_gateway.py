@@ -12,9 +12,11 @@ from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
 import knowledge
-from bot import stack
-from bot.stack import free_port
-from bot.web.gateway import COOKIE, Config, Gateway, RateLimiter, sign, verify
+from gateway.app import COOKIE, Config, Gateway, RateLimiter, sign, verify
+from navigator import stack
+from navigator.stack import free_port
+
+pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 
 
 def _fake_rasa(replies: list[dict[str, Any]], seen: list[dict[str, Any]]) -> web.Application:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import handoff, stack
-from bot.stack import free_port
+from actions import handoff
+from navigator import stack
+from navigator.stack import free_port
 
 TOKEN = "test-" + uuid.uuid4().hex
 

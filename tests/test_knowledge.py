@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import knowledge
-from bot import model
+from navigator import training
 
 # Topics the knowledge base must cover (issue: "The spine", coverage list).
 REQUIRED_TOPICS = [
@@ -88,7 +88,7 @@ def test_no_training_example_is_shared_by_two_intents(nlu_examples: dict[str, li
 
 
 def test_generated_faq_responses_match_the_knowledge_base(kb: knowledge.KnowledgeBase) -> None:
-    assert model.FAQ_RESPONSES.read_text(encoding="utf-8") == model.faq_responses_text(kb), (
+    assert training.FAQ_RESPONSES.read_text(encoding="utf-8") == training.faq_responses_text(kb), (
         "nlu_data/faq/responses.yml is stale: run `make model`"
     )
 

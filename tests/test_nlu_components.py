@@ -9,6 +9,8 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.nlu.faq_fallback import FaqConfidenceFallback
 from bot.nlu.sentence_embeddings import EMBEDDING_DIM, SentenceEmbeddingFeaturizer
 
+pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
+
 
 def _faq_message(confidence: float) -> Message:
     message = Message(data={"text": "medicare hospice thing"})

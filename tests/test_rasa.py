@@ -5,8 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bot.model import rasa_command, rasa_env
-from bot.settings import ROOT
+import pytest
+
+from navigator.training import rasa_command, rasa_env
+from settings import ROOT
+
+pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 
 
 def _rasa(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -13,8 +13,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.retention import DAY, delete_older_than
-from bot.settings import ROOT
+from navigator.retention import DAY, delete_older_than
+from settings import ROOT
 
 
 def _store(path: Path) -> SQLTrackerStore:
@@ -52,10 +52,10 @@ def test_command_line_and_an_empty_store(tmp_path: Path) -> None:
     assert str(delete_older_than(f"sqlite:///{db}", days=30)) == \
         "deleted 0 conversations (0 events)"
     _conversation(_store(db), "old", 400)
-    out = subprocess.run([sys.executable, "-m", "bot", "retention", "--days", "365", "--db",
+    out = subprocess.run([sys.executable, "-m", "navigator", "retention", "--days", "365", "--db",
                           f"sqlite:///{db}"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert "deleted 1 conversations (2 events) last active more than 365 days ago" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "bot", "retention", "--days", "0", "--db",
+    bad = subprocess.run([sys.executable, "-m", "navigator", "retention", "--days", "0", "--db",
                           f"sqlite:///{db}"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "days must be more than 0" in bad.stderr

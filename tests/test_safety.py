@@ -9,8 +9,8 @@ import yaml
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.safety import SafetyOverride, default_detector
-from bot.settings import ROOT
 from knowledge.helplines import default_helplines
+from settings import ROOT
 
 DATA = ROOT / "tests" / "data"
 # Sets the rules were fitted to: regression tests. The third, never-tuned set is reported by

@@ -17,10 +17,10 @@ import sqlalchemy
 from aiohttp import ClientSession, CookieJar
 from test_directory_conversation import User, _nearest_hospices
 
-from bot import redisserver, stack
 from knowledge.directory import nice_case
+from navigator import redisserver, stack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.servers]
 
 
 def _database(server_url: str, name: str) -> str:
@@ -236,7 +236,7 @@ def test_two_gateways_share_one_set_of_limits(redis_url: str) -> None:
     from aiohttp.test_utils import TestClient, TestServer
     from test_gateway import _fake_rasa
 
-    from bot.web.gateway import COOKIE, Config, Gateway
+    from gateway.app import COOKIE, Config, Gateway
 
     secret = b"s" * 32
 

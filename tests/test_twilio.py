@@ -32,7 +32,6 @@ from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
 import knowledge
-from bot import stack
 from bot.channels.twilio import (
     HELP_TEXT,
     NO_TEXT_REPLY,
@@ -51,8 +50,11 @@ from bot.channels.twilio import (
     split_message,
     text_size,
 )
-from bot.settings import ROOT
-from bot.stack import free_port
+from navigator import stack
+from navigator.stack import free_port
+from settings import ROOT
+
+pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 
 ACCOUNT_SID = "AC" + uuid.uuid4().hex
 AUTH_TOKEN = secrets.token_hex(16)  # made up per run: no secret in any file

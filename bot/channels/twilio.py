@@ -45,7 +45,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from bot.settings import ROOT
+from settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +81,15 @@ OPTIONS_HEADER = "Reply with a number:"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 FORM_TYPE = "application/x-www-form-urlencoded"
 
-_ENV = {
-    "account_sid": "NAVIGATOR_TWILIO_ACCOUNT_SID",
-    "auth_token": "NAVIGATOR_TWILIO_AUTH_TOKEN",
-    "number": "NAVIGATOR_TWILIO_NUMBER",
-    "public_url": "NAVIGATOR_TWILIO_PUBLIC_URL",
-    "api_base_url": "NAVIGATOR_TWILIO_API_BASE",
-    "max_length": "NAVIGATOR_TWILIO_MAX_LENGTH",
-    "optout_url": "NAVIGATOR_TWILIO_OPTOUT_URL",
+# Each credentials.yml key and the Settings field it falls back to.
+_SETTING = {
+    "account_sid": "twilio_account_sid",
+    "auth_token": "twilio_auth_token",
+    "number": "twilio_number",
+    "public_url": "twilio_public_url",
+    "api_base_url": "twilio_api_base",
+    "max_length": "twilio_max_length",
+    "optout_url": "twilio_optout_url",
 }
 _REQUIRED = ("account_sid", "auth_token", "number", "public_url")
 
@@ -110,13 +111,14 @@ class TwilioConfig:
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> TwilioConfig:
-        """Each key from ``credentials`` if given there, else from its environment variable."""
+        """Each key from ``credentials`` if given there, else from its setting."""
         credentials = credentials or {}
+        settings = Settings.from_env()
 
         def value(key: str) -> str | None:
             raw = credentials.get(key)
             if raw is None or str(raw).strip() == "":
-                raw = os.environ.get(_ENV[key], "")
+                raw = getattr(settings, _SETTING[key]) or ""
             return str(raw).strip() or None
 
         raw_length = value("max_length")
@@ -147,7 +149,8 @@ class TwilioConfig:
     @property
     def missing(self) -> list[str]:
         """The environment variables of required settings that have no value."""
-        return [_ENV[key] for key in _REQUIRED if not getattr(self, key)]
+        return [f"NAVIGATOR_{_SETTING[key].upper()}" for key in _REQUIRED
+                if not getattr(self, key)]
 
     @property
     def configured(self) -> bool:
@@ -184,8 +187,8 @@ def _ref(address: str) -> str:
 
 
 def default_var_dir() -> Path:
-    """``NAVIGATOR_VAR_DIR``, else the project's var/ folder (as bot.settings does)."""
-    return Path(os.environ.get("NAVIGATOR_VAR_DIR", ROOT / "var"))
+    """The settings' var folder (``NAVIGATOR_VAR_DIR``)."""
+    return Settings.from_env().var_dir
 
 
 # --- splitting long replies ----------------------------------------------------------------

@@ -22,6 +22,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from settings import Settings
+
 
 class PostgresUnavailable(RuntimeError):
     """No PostgreSQL server binaries here; the message says how to install them."""
@@ -57,8 +59,9 @@ def temporary_server(database: str = "navigator", durable: bool = False) -> Iter
     Tests run it with ``fsync=off`` (fast, nothing to keep); ``durable=True`` keeps
     PostgreSQL's default (commits reach the disk), for honest load figures.
     """
-    if os.environ.get("NAVIGATOR_TEST_PG_URL"):
-        yield os.environ["NAVIGATOR_TEST_PG_URL"]
+    given = Settings.from_env().test_pg_url
+    if given:
+        yield given
         return
     bins = bindir()
     as_root = os.geteuid() == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 import knowledge
-from bot.settings import ROOT
+from settings import ROOT
 
 DATA_DIR = ROOT / "nlu_data"
 FAQ_RESPONSES = DATA_DIR / "faq" / "responses.yml"

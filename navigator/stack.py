@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.model import rasa_command, rasa_env
-from bot.settings import ROOT
+from navigator.training import rasa_command, rasa_env
+from settings import ROOT
 
 
 def free_port() -> int:
@@ -308,7 +308,7 @@ def start(
             rasa_urls = [a for port in stack.rasa_ports
                          for a in ("--rasa-url", f"http://{host}:{port}")]
             stack.add("web",
-                      [sys.executable, "-m", "bot.web", "--host", host, "--port", str(web_port),
+                      [sys.executable, "-m", "gateway", "--host", host, "--port", str(web_port),
                        *rasa_urls, "--actions-url", f"http://{host}:{actions_port}"],
                       "web", f"http://{host}:{web_port}/")
         stack.wait_ready(timeout)

@@ -54,7 +54,7 @@ SECURITY_HEADERS = {
 NO_ANSWER = ("Sorry, part of the assistant isn't working right now, so I couldn't answer. "
              "Please try again in a few minutes.")
 EMERGENCY = "In an emergency call 911 (US) or 999 (UK)."
-# How the HTTP server must be run (python -m bot.web and the tests): no automatic
+# How the HTTP server must be run (python -m gateway and the tests): no automatic
 # decompression, so a body that claims gzip/deflate/br and is not gets our JSON 400 instead of
 # aiohttp's bare error page or a 500 (found by tests/test_fuzz.py).
 SERVER_OPTIONS = {"auto_decompress": False}

@@ -26,9 +26,9 @@ from pathlib import Path
 import sqlalchemy
 from aiohttp import ClientSession, ClientTimeout, CookieJar
 
-from bot import model, redisserver, stack
-from bot.settings import Settings
-from bot.stack import free_port
+from navigator import redisserver, stack, training
+from navigator.stack import free_port
+from settings import Settings
 
 FAQ = ["what is palliative care?", "is hospice only for cancer?", "will medicare pay for "
        "hospice?", "can a pain clinic help my back?", "what's the difference with hospice?",
@@ -115,7 +115,7 @@ def _shape(instances: int, var: Path) -> Iterator[dict[str, object]]:
     if instances == 1:
         yield {"tracker_url": f"sqlite:///{var / 'tracker.db'}"}
         return
-    from providers import pgserver
+    from navigator import pgserver
 
     with pgserver.temporary_server("tracker", durable=True) as tracker_url, \
             redisserver.temporary_server() as lock_url:
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(users, args.think) for users in args.users]
     if args.stress:
         runs.append((args.stress, (0.0, 0.0)))
-    model_file = model.ensure_model(Settings.from_env().models_dir)
+    model_file = training.ensure_model(Settings.from_env().models_dir)
     failed = False
     with tempfile.TemporaryDirectory(prefix="navigator-load-") as tmp, \
             _shape(args.rasa_instances, Path(tmp)) as shape:

@@ -116,7 +116,7 @@ def _databases(pg: str) -> Iterator[list[tuple[str, str]]]:
         if pg == "off":
             yield dbs
         elif pg == "auto":
-            from providers.pgserver import temporary_server
+            from navigator.pgserver import temporary_server
 
             with temporary_server("navigator_bench") as url:
                 yield [*dbs, ("PostgreSQL", url)]

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.stack import free_port
+from navigator.stack import free_port
 
 
 class RedisUnavailable(RuntimeError):

@@ -1,8 +1,8 @@
 """Hand a conversation to a person: a reference number, a redacted summary, a webhook POST.
 
-Plain library (no Rasa import): the action builds the summary from the tracker's events and
-calls :func:`notify`. The summary carries topics, not people's words, plus the last message
-with phone numbers, emails and postcodes/ZIP codes masked.
+:class:`ActionHumanHandoff` builds the summary from the tracker's events and calls
+:func:`notify`. The summary carries topics, not people's words, plus the last message with
+phone numbers, emails and postcodes/ZIP codes masked.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import HELPLINES, SETTINGS, human_contact, reader
+from knowledge.replies import say
 
 logger = logging.getLogger(__name__)
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to read out on the phone
@@ -88,3 +94,40 @@ async def notify(url: str, payload: dict, token: str | None = None, timeout: flo
         logger.warning("hand-off webhook unreachable: %s (reference %s)",
                        type(exc).__name__, payload.get("reference"))
     return False
+
+
+class ActionHumanHandoff(Action):
+    """Offer a person: the staff line, and where a webhook is set, hand over and pause."""
+
+    def name(self) -> str:
+        return "action_human_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events = await self._offer(dispatcher, tracker)
+        return [ActiveLoop(None), *events] if tracker.active_loop_name else events
+
+    async def _offer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        language, region = reader(tracker)
+        emergency = HELPLINES.numbers[region]["emergency"]["label"]
+        contact = human_contact(language)
+        if SETTINGS.handoff_webhook_url:
+            reference = new_reference()
+            payload = summarise(tracker.events, region, reference)
+            payload["conversation_id"] = tracker.sender_id
+            delivered = await notify(
+                SETTINGS.handoff_webhook_url, payload, SETTINGS.handoff_webhook_token
+            )
+            if delivered:
+                hours = f" ({SETTINGS.handoff_hours})" if SETTINGS.handoff_hours else ""
+                dispatcher.utter_message(text=say(
+                    "handoff_done", language, reference=reference, hours=hours,
+                    emergency=emergency))
+                return [ConversationPaused()]
+            dispatcher.utter_message(text=say("handoff_unreachable", language) + " " + (
+                contact or say("handoff_own_doctor", language, emergency=emergency)))
+            return []
+        dispatcher.utter_message(
+            text=contact or say("handoff_no_team", language, emergency=emergency))
+        return []

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
 from types import FrameType
 
-from bot import model, stack
-from bot.settings import Settings, SettingsError
+from navigator import stack, training
+from settings import Settings, SettingsError
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    model.ensure_model(settings.models_dir, force=args.force)
+    training.ensure_model(settings.models_dir, force=args.force)
     return 0
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    model_file = model.ensure_model(settings.models_dir)
+    model_file = training.ensure_model(settings.models_dir)
     more = tuple(settings.rasa_port + n for n in range(1, settings.rasa_instances))
     rasa = f"{settings.host}:{settings.rasa_port}" + (
         f"-{settings.rasa_port + len(more)}" if more else "")
@@ -64,18 +63,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import evaluate
+    from navigator import evaluate
 
     return evaluate.main(settings, folds=args.folds, skip_cv=args.skip_cv)
 
 
 def _retention(args: argparse.Namespace, settings: Settings) -> int:
-    from bot import retention
+    from navigator import retention
 
     url = args.db or settings.tracker
-    report = retention.delete_older_than(url, args.days)
-    print(f"{report} last active more than {args.days:g} days ago")
+    days = settings.retention_days if args.days is None else args.days
+    report = retention.delete_older_than(url, days)
+    print(f"{report} last active more than {days:g} days ago")
     return 0
+
+
+def _bench(args: argparse.Namespace, _settings: Settings) -> int:
+    from navigator import bench
+
+    return bench.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,12 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--skip-cv", action="store_true", help="only the held-out evaluation")
     ev.set_defaults(func=_eval)
     ret = sub.add_parser("retention", help="delete conversations older than N days")
-    ret.add_argument("--days", type=float,
-                     default=float(os.environ.get("NAVIGATOR_RETENTION_DAYS", "30")),
+    ret.add_argument("--days", type=float, default=None,
                      help="keep this many days (default NAVIGATOR_RETENTION_DAYS or 30)")
     ret.add_argument("--db", help="tracker store URL (default: NAVIGATOR_TRACKER_URL, else "
                      "var/tracker.db)")
     ret.set_defaults(func=_retention)
+    bench = sub.add_parser("bench", help="provider search latency, real and synthetic directory")
+    bench.add_argument("--rows", type=int, default=1_000_000, help="synthetic directory size")
+    bench.add_argument("--queries", type=int, default=500)
+    bench.add_argument("--postgres", default="auto",
+                       help="'auto' (start a private server), 'off', or a postgresql:// URL")
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from bot import model
-from bot.settings import ROOT, Settings
+from navigator import training
+from settings import ROOT, Settings
 
 HELDOUT = ROOT / "tests" / "data" / "heldout_realworld.yml"
 
@@ -72,7 +72,7 @@ def cross_validate(folds: int) -> None:
 
     print(f"== cross-validation of the intent/FAQ classifier ({folds} folds) ==", flush=True)
     data = TrainingDataImporter.load_from_config(
-        str(ROOT / "config.yml"), str(ROOT / "domain.yml"), [str(model.DATA_DIR)]
+        str(ROOT / "config.yml"), str(ROOT / "domain.yml"), [str(training.DATA_DIR)]
     ).get_nlu_data()
     examples = [m for m in data.intent_examples if m.get("text")]
     featurizer_config = SentenceEmbeddingFeaturizer.get_default_config()
@@ -259,7 +259,7 @@ def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     logging.getLogger("rasa").setLevel(logging.ERROR)
     out = settings.var_dir / "eval"
-    model_file = model.ensure_model(settings.models_dir)
+    model_file = training.ensure_model(settings.models_dir)
     heldout(model_file, out)
     provider_search(model_file)
     safety(model_file)

@@ -1,16 +1,16 @@
-"""`python -m bot.web`: serve the gateway (used by `make run` through bot.stack)."""
+"""`python -m gateway`: serve the gateway (used by `make run` through navigator.stack)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
-import os
 import signal
 
 from aiohttp import web
 
-from bot.web.gateway import SERVER_OPTIONS, Config, Gateway
+from gateway.app import SERVER_OPTIONS, Config, Gateway
+from settings import Settings, SettingsError
 
 
 def main() -> None:
@@ -23,21 +23,20 @@ def main() -> None:
     parser.add_argument("--actions-url", default="http://127.0.0.1:5055")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    secret = os.environ.get("NAVIGATOR_WEB_SECRET")
-    phone = os.environ.get("NAVIGATOR_HANDOFF_PHONE")
-    hours = os.environ.get("NAVIGATOR_HANDOFF_HOURS")
-    contact = f"call {phone}" + (f" ({hours})" if hours else "") if phone else None
-    per_minute = {name: int(os.environ.get(f"NAVIGATOR_WEB_{name.upper()}_RATE", default))
-                  for name, default in (("session", 20), ("address", 300))}
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        parser.error(str(exc))
+    secret = settings.web_secret
     config = Config(
-        human_contact=contact,
-        session_rate=(per_minute["session"], 60.0),
-        address_rate=(per_minute["address"], 60.0),
+        human_contact=settings.human_contact,
+        session_rate=(settings.web_session_rate, 60.0),
+        address_rate=(settings.web_address_rate, 60.0),
         rasa_urls=tuple(args.rasa_urls or ["http://127.0.0.1:5005"]),
         actions_url=args.actions_url,
-        directory_url=os.environ.get("NAVIGATOR_DIRECTORY_URL"),
-        rate_limit_url=os.environ.get("NAVIGATOR_WEB_RATE_LIMIT_URL") or None,
-        secure_cookies=os.environ.get("NAVIGATOR_WEB_SECURE_COOKIES", "").lower() == "true",
+        directory_url=settings.directory,
+        rate_limit_url=settings.web_rate_limit_url,
+        secure_cookies=settings.web_secure_cookies,
         **({"secret": secret.encode()} if secret else {}),
     )
     if not secret:

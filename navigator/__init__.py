@@ -1,0 +1,1 @@
+"""The ``navigator`` command: train, run the stack, evaluate, load test, bench, retention."""
