@@ -9,7 +9,7 @@ import signal
 
 from aiohttp import web
 
-from gateway.app import SERVER_OPTIONS, Config, Gateway
+from gateway.app import SERVER_OPTIONS, Config, make_app
 from settings import Settings, SettingsError
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     if not secret:
         logging.warning("NAVIGATOR_WEB_SECRET is not set: conversation cookies are signed "
                         "with a random key and start over when the gateway restarts")
-    asyncio.run(serve(Gateway(config).app, args.host, args.port))
+    asyncio.run(serve(make_app(config), args.host, args.port))
 
 
 async def serve(app: web.Application, host: str, port: int) -> None:

@@ -1,258 +1,41 @@
-"""The FAQ knowledge base: load and validate the YAML content, render one entry.
+"""The content (YAML) and the small library that reads it. No Rasa import.
 
-Content is keyed by language, then by region (``all``, or ``US`` and ``UK``), so that a
-Spanish text can later sit beside the English one. This module knows nothing of Rasa: the
-action server calls :func:`load` once and :func:`render` per answer.
+- :mod:`knowledge.loader`: the FAQ schema and loading knowledge/faq/*.yml;
+- :mod:`knowledge.render` (the module): ``Reply``, ``Button``, ``render`` and the payloads;
+- :mod:`knowledge.regions`: the regions, and the country a message names;
+- :mod:`knowledge.helplines`, :mod:`knowledge.emergency`: help-line numbers (helplines.yml);
+- :mod:`knowledge.replies`: the actions' wording; :mod:`knowledge.directory`: search replies.
+
+The names below are re-exported so that callers keep writing ``knowledge.load()``,
+``knowledge.render(...)``, ``knowledge.Reply`` and so on. Note that ``knowledge.render`` is the
+function: import the module's other names with ``from knowledge.render import ...``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
+from knowledge.loader import (
+    ALL,
+    FAQ_DIR,
+    MAX_ANSWER_WORDS,
+    MAX_MORE_WORDS,
+    MAX_RELATED,
+    MAX_TITLE_CHARS,
+    Entry,
+    EntryId,
+    KnowledgeBase,
+    KnowledgeError,
+    RegionalText,
+    Source,
+    default_kb,
+    load,
+    load_entries,
+)
+from knowledge.regions import REGIONS, region_from_text, region_in_message
+from knowledge.render import Button, Reply, faq_payload, more_payload, render
 
-import yaml
-from pydantic import BaseModel, Extra, HttpUrl, ValidationError, constr, validator
-
-FAQ_DIR = Path(__file__).parent / "faq"
-REGIONS = ("US", "UK")
-ALL = "all"
-MAX_ANSWER_WORDS = 120
-MAX_MORE_WORDS = 200
-MAX_RELATED = 3
-MAX_TITLE_CHARS = 40
-
-EntryId = constr(regex=r"^[a-z][a-z0-9_]*$", max_length=60)
-
-
-class KnowledgeError(ValueError):
-    """The content files are missing or break the schema (message names file and entry)."""
-
-
-class Source(BaseModel, extra=Extra.forbid):
-    """Where an answer's facts come from."""
-
-    title: constr(strip_whitespace=True, min_length=3)
-    url: HttpUrl
-    regions: tuple[str, ...] | None = None
-
-    @validator("regions")
-    def _known_regions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and (not value or set(value) - set(REGIONS)):
-            raise ValueError(f"regions must be a non-empty subset of {REGIONS}")
-        return value
-
-    def applies_to(self, region: str) -> bool:
-        """Whether this source should be shown to a reader in ``region``."""
-        return self.regions is None or region in self.regions
-
-
-RegionalText = dict[str, dict[str, str]]  # language -> region ("all" | "US" | "UK") -> text
-
-
-def _check_regional(value: RegionalText, max_words: int) -> RegionalText:
-    if not value:
-        raise ValueError("needs at least one language")
-    for lang, by_region in value.items():
-        keys = set(by_region)
-        if keys != {ALL} and keys != set(REGIONS):
-            raise ValueError(
-                f"{lang}: give either 'all' or both of {REGIONS} (got {sorted(keys)})"
-            )
-        for region, text in by_region.items():
-            words = len(text.split())
-            if not text.strip():
-                raise ValueError(f"{lang}/{region}: empty text")
-            if words > max_words:
-                raise ValueError(f"{lang}/{region}: {words} words, at most {max_words}")
-    return value
-
-
-class Entry(BaseModel, extra=Extra.forbid):
-    """One FAQ entry (see knowledge/README.md for the schema)."""
-
-    id: EntryId
-    reviewed: dt.date
-    title: dict[str, constr(strip_whitespace=True, min_length=3, max_length=MAX_TITLE_CHARS)]
-    answer: RegionalText
-    more: RegionalText | None = None
-    sources: list[Source]
-    related: list[EntryId] = []
-
-    @validator("answer")
-    def _answer_shape(cls, value: RegionalText) -> RegionalText:
-        return _check_regional(value, MAX_ANSWER_WORDS)
-
-    @validator("more")
-    def _more_shape(cls, value: RegionalText | None) -> RegionalText | None:
-        return None if value is None else _check_regional(value, MAX_MORE_WORDS)
-
-    @validator("sources")
-    def _has_source(cls, value: list[Source]) -> list[Source]:
-        if not value:
-            raise ValueError("at least one source is required")
-        return value
-
-    @validator("related")
-    def _few_related(cls, value: list[str], values: dict) -> list[str]:
-        if len(value) > MAX_RELATED:
-            raise ValueError(f"at most {MAX_RELATED} related entries")
-        if values.get("id") in value:
-            raise ValueError("an entry cannot be related to itself")
-        return value
-
-    def text(self, part: str, language: str, region: str) -> str | None:
-        """The ``answer`` or ``more`` text for a language and region, if there is one."""
-        by_lang = getattr(self, part) or {}
-        by_region = by_lang.get(language) or by_lang.get("en") or {}
-        return by_region.get(region) or by_region.get(ALL)
-
-    def sources_for(self, region: str) -> list[Source]:
-        """Sources to show in ``region`` (all of them if none is specific to it)."""
-        return [s for s in self.sources if s.applies_to(region)] or list(self.sources)
-
-    def label(self, language: str) -> str:
-        """Short button label in ``language`` (English if not translated)."""
-        return self.title.get(language) or self.title["en"]
-
-
-@dataclass(frozen=True)
-class Button:
-    """A quick reply: what the user sees and what is sent back when it is chosen."""
-
-    title: str
-    payload: str
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A channel-neutral answer: text, then quick replies, and structured cards (provider
-    results) that a rich channel may draw; every channel can show the text alone."""
-
-    text: str
-    buttons: list[Button] = field(default_factory=list)
-    cards: list[dict] = field(default_factory=list)
-
-
-class KnowledgeBase:
-    """All FAQ entries, by id."""
-
-    def __init__(self, entries: Iterable[Entry]) -> None:
-        self.entries: dict[str, Entry] = {}
-        for entry in entries:
-            if entry.id in self.entries:
-                raise KnowledgeError(f"duplicate FAQ id {entry.id!r}")
-            self.entries[entry.id] = entry
-        for entry in self.entries.values():
-            missing = [r for r in entry.related if r not in self.entries]
-            if missing:
-                raise KnowledgeError(
-                    f"{entry.id}: related ids not in the knowledge base: {missing}"
-                )
-
-    def __contains__(self, entry_id: object) -> bool:
-        return entry_id in self.entries
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def get(self, entry_id: str | None) -> Entry | None:
-        """The entry with this id, or None."""
-        return self.entries.get(entry_id) if entry_id else None
-
-
-def load_entries(path: Path) -> list[Entry]:
-    """Parse and validate one YAML file of entries."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, list):
-        raise KnowledgeError(f"{path}: expected a list of entries")
-    entries = []
-    for i, item in enumerate(raw):
-        name = item.get("id", f"#{i}") if isinstance(item, dict) else f"#{i}"
-        try:
-            entries.append(Entry.parse_obj(item))
-        except ValidationError as exc:
-            raise KnowledgeError(f"{path.name}: entry {name}: {exc}") from exc
-    return entries
-
-
-def load(directory: Path = FAQ_DIR) -> KnowledgeBase:
-    """Load every ``*.yml`` file in ``directory`` into a validated knowledge base."""
-    files = sorted(directory.glob("*.yml"))
-    if not files:
-        raise KnowledgeError(f"no FAQ files in {directory}")
-    return KnowledgeBase(e for f in files for e in load_entries(f))
-
-
-@lru_cache(maxsize=1)
-def default_kb() -> KnowledgeBase:
-    """The bundled knowledge base, loaded once per process."""
-    return load()
-
-
-def faq_payload(entry_id: str) -> str:
-    """The message a button sends to ask for one entry."""
-    return f'/faq{{"faq_id":"{entry_id}"}}'
-
-
-def more_payload(entry_id: str) -> str:
-    """The message a button sends to ask for an entry's longer text."""
-    return f'/tell_me_more{{"faq_id":"{entry_id}"}}'
-
-
-def render(
-    kb: KnowledgeBase, entry: Entry, language: str, region: str, more: bool = False
-) -> Reply:
-    """Render an entry: the text for the reader's region, its source line, follow-up buttons."""
-    body = (entry.text("more", language, region) if more else None) or entry.text(
-        "answer", language, region
-    )
-    sources = entry.sources_for(region)
-    source_line = "Source: " + "; ".join(f"{s.title} {s.url}" for s in sources)
-    buttons = []
-    if not more and entry.more:
-        buttons.append(Button("Tell me more", more_payload(entry.id)))
-    for rel in entry.related:
-        buttons.append(Button(kb.entries[rel].label(language), faq_payload(rel)))
-    return Reply(text=f"{body}\n\n{source_line}", buttons=buttons)
-
-
-_REGION_WORDS = {
-    "UK": {"uk", "u.k.", "united kingdom", "britain", "great britain", "gb", "england",
-           "scotland", "wales", "northern ireland", "nhs"},
-    "US": {"us", "u.s.", "usa", "u.s.a.", "united states", "united states of america",
-           "america", "states", "the states"},
-}
-
-
-def region_in_message(text: str | None) -> str | None:
-    """Find a country named anywhere in a message ("we're in the US", "mum lives in Wales")."""
-    if not text:
-        return None
-    if re.search(r"\b(US|U\.S\.)(?![A-Za-z])", text):
-        return "US"
-    lowered = " ".join(text.lower().split())
-    for region, names in _REGION_WORDS.items():
-        for name in sorted(names, key=len, reverse=True):
-            if name not in {"us", "u.s.", "states", "nhs", "gb"} and re.search(
-                rf"(?<![a-z]){re.escape(name)}(?![a-z])", lowered
-            ):
-                return region
-    return None
-
-
-def region_from_text(text: str | None) -> str | None:
-    """Map what a user called their country ("England", "the States") to ``US``/``UK``."""
-    if not text:
-        return None
-    words = " ".join(text.lower().replace("the ", " ").split())
-    for region, names in _REGION_WORDS.items():
-        if words in names or text.strip().upper() == region:
-            return region
-    return None
+__all__ = [
+    "ALL", "FAQ_DIR", "MAX_ANSWER_WORDS", "MAX_MORE_WORDS", "MAX_RELATED", "MAX_TITLE_CHARS",
+    "REGIONS", "Button", "Entry", "EntryId", "KnowledgeBase", "KnowledgeError", "RegionalText",
+    "Reply", "Source", "default_kb", "faq_payload", "load", "load_entries", "more_payload",
+    "region_from_text", "region_in_message", "render",
+]

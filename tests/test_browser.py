@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 import knowledge
 from knowledge.directory import nice_case
+from knowledge.emergency import emergency_line
 from navigator import stack
 from providers.bundled import CMS_FILE
 from providers.geo import distance_miles, gazetteer
@@ -142,6 +143,24 @@ def test_no_serious_accessibility_violations(browser, site: str) -> None:
     bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
            if v["impact"] in ("serious", "critical")]
     assert bad == [], bad
+
+
+def test_the_emergency_line_gives_the_numbers_from_helplines_yml(browser, site: str) -> None:
+    line = emergency_line()
+    page = _open(browser, site)
+    expect(page.locator("main")).to_contain_text(line["text"])  # the demo page, served
+    shown = page.locator("#pcn-emergency")
+    expect(shown).to_have_text(line["text"])
+    for number in line["numbers"]:
+        expect(shown.locator(f'a[href="tel:{number["tel"]}"]')).to_have_text(number["label"])
+    # without the served numbers there is still an emergency line, naming none
+    page = browser.new_context().new_page()
+    page.route("**/api/config", lambda route: route.abort())
+    page.goto(site)
+    page.click("#pcn-launcher")
+    expect(page.locator("#pcn-emergency")).to_have_text(
+        "In an emergency, call your local emergency number.")
+    expect(page.locator("#pcn-emergency a")).to_have_count(0)
 
 
 def test_the_widget_says_so_when_the_assistant_is_down(browser, tmp_path: Path) -> None:

@@ -35,16 +35,10 @@ from twilio.request_validator import RequestValidator
 
 from bot.channels import twilio as twilio_module
 from bot.channels.twilio import EMPTY_TWIML, HELP_TEXT, TwilioChannel, TwilioConfig
-from gateway.app import (
-    COOKIE,
-    CSP,
-    MAX_MESSAGE_CHARS,
-    SERVER_OPTIONS,
-    STATIC,
-    Config,
-    Gateway,
-    sign,
-)
+from gateway.app import SERVER_OPTIONS, Config, Gateway
+from gateway.handlers import MAX_MESSAGE_CHARS, STATIC
+from gateway.middlewares import CSP
+from gateway.sessions import COOKIE, sign
 
 pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,15 @@ from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
 import knowledge
-from gateway.app import COOKIE, Config, Gateway, RateLimiter, sign, verify
+from gateway import handlers
+from gateway.app import Config, Gateway
+from gateway.ratelimit import RateLimiter
+from gateway.sessions import COOKIE, sign, verify
+from knowledge.emergency import emergency_line
+from knowledge.helplines import default_helplines
 from navigator import stack
 from navigator.stack import free_port
+from settings import ROOT
 
 pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 
@@ -296,3 +305,46 @@ def test_turns_go_round_robin_and_skip_an_instance_that_is_down() -> None:
     sent = sorted(m["message"] for m in seen_a + seen_b)
     assert sent == [f"turn {n}" for n in range(6)]  # each turn delivered exactly once
     assert len({m["sender"] for m in seen_a + seen_b}) == 1  # one conversation throughout
+
+
+# --- the emergency numbers: only in knowledge/helplines.yml ----------------------------------
+
+
+def test_the_emergency_line_comes_from_helplines_yml() -> None:
+    helplines = default_helplines()
+    line = emergency_line()
+    assert line["numbers"] == [
+        {"region": region, "label": by_kind["emergency"]["label"],
+         "tel": by_kind["emergency"]["tel"]} for region, by_kind in helplines.numbers.items()]
+    assert line["text"] == "In an emergency call 911 (US) or 999 (UK)."  # today's file
+    numbers = {region: {**by_kind, "emergency": {"label": f"11{n}", "tel": f"11{n}"}}
+               for n, (region, by_kind) in enumerate(helplines.numbers.items())}
+    other = emergency_line(dataclasses.replace(helplines, numbers=numbers))
+    assert other["text"] == "In an emergency call 110 (US) or 111 (UK)."
+    assert [n["tel"] for n in other["numbers"]] == ["110", "111"]
+    for text in (handlers.UNAVAILABLE, handlers.apology(None), handlers.apology("call x")):
+        assert text.endswith(line["text"])
+
+
+def test_the_widget_config_and_the_demo_page_carry_the_numbers_from_helplines_yml() -> None:
+    async def body(client: TestClient, seen: list) -> None:
+        r = await client.get("/api/config")
+        assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+        assert await r.json() == {"emergency": emergency_line()}
+        page = await client.get("/")
+        assert page.status == 200 and page.content_type == "text/html"
+        text = await page.text()
+        assert f"<p>{html.escape(emergency_line()['text'])}</p>" in text
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+        assert not seen
+
+    _with_fake_rasa(body)
+
+
+def test_no_help_line_number_is_written_into_the_gateway() -> None:
+    files = [*(ROOT / "gateway").rglob("*.py"), *(ROOT / "gateway" / "static").glob("*.js"),
+             *(ROOT / "gateway" / "static").glob("*.html")]
+    assert len(files) >= 8
+    written = [f.name for f in files
+               if re.search(r"(?<!\d)(911|999)(?!\d)", f.read_text(encoding="utf-8"))]
+    assert written == []

@@ -33,6 +33,7 @@ from twilio.request_validator import RequestValidator
 
 import knowledge
 from bot.channels.twilio import (
+    ERROR_REPLY,
     HELP_TEXT,
     NO_TEXT_REPLY,
     OPT_OUT_FILE,
@@ -50,6 +51,7 @@ from bot.channels.twilio import (
     split_message,
     text_size,
 )
+from knowledge.emergency import emergency_line
 from navigator import stack
 from navigator.stack import free_port
 from settings import ROOT
@@ -742,3 +744,15 @@ def test_buttons_become_numbered_options_and_numbers_become_payloads() -> None:
     for reply in ("0", "3", "12", "1 please", "one", "", "60614"):
         assert choose_option(reply, options) is None, reply
     assert choose_option("1", []) is None and choose_option("1", None) is None
+
+
+def test_help_and_error_replies_give_the_emergency_numbers_from_helplines_yml() -> None:
+    line = emergency_line()
+    for text in (HELP_TEXT, ERROR_REPLY):
+        assert line["text"] in text
+        assert all(number["label"] in text for number in line["numbers"])
+    sources = list((ROOT / "bot" / "channels" / "twilio").glob("*.py"))
+    assert len(sources) >= 6
+    written = [p.name for p in sources
+               if re.search(r"(?<!\d)(911|999)(?!\d)", p.read_text(encoding="utf-8"))]
+    assert written == []  # numbers live only in knowledge/helplines.yml

@@ -3,7 +3,9 @@
  *   <script src="/static/widget.js" defer></script>
  * Optional attributes: data-title="...", data-keep-transcript="session".
  * CSP-safe: no inline styles or scripts, no innerHTML, DOM built with
- * createElement/textContent only. All visual rules live in widget.css. */
+ * createElement/textContent only. All visual rules live in widget.css.
+ * The emergency numbers come from the gateway (GET /api/config, from
+ * knowledge/helplines.yml); until then, or if that fails, the line names none. */
 (function () {
   'use strict';
 
@@ -15,6 +17,7 @@
   var BASE = new URL('.', script.src);                 // .../static/
   var CHAT_URL = new URL('/api/chat', BASE).href;
   var RESTART_URL = new URL('/api/restart', BASE).href;
+  var CONFIG_URL = new URL('/api/config', BASE).href;
   var TITLE = script.getAttribute('data-title') || 'Palliative Care Navigator';
   var KEEP = script.getAttribute('data-keep-transcript') === 'session';
   var STORE_KEY = 'pcn-transcript';
@@ -22,9 +25,10 @@
   var WARN_AT = 900;                                    // show counter from here
   var TIMEOUT_MS = 30000;
 
-  var EMERGENCY = 'In an emergency call 911 (US) or 999 (UK).';
+  var EMERGENCY_FALLBACK = 'In an emergency, call your local emergency number.';
   var OFFLINE = "Sorry, I can't reach the service right now. Please try again " +
-    'in a moment. ' + EMERGENCY;
+    'in a moment. ';
+  var TEL_RE = /^\+?[0-9]{2,15}$/;                   // what a served number may dial
   var PRIVACY = "Don't share names, addresses or other personal details. " +
     (KEEP ? 'This chat is kept in this browser tab only and is deleted when you close the tab.'
           : 'This chat is not kept after you close the tab.');
@@ -43,6 +47,7 @@
   var busy = false;      // a request is in flight
   var generation = 0;    // bumped by "Start over" so late replies are dropped
   var lastWarn = '';     // last character-limit announcement
+  var emergency = EMERGENCY_FALLBACK;  // the served sentence once /api/config answers
   var ui = {};
 
   /* ---------- small DOM helpers ---------- */
@@ -218,7 +223,35 @@
   function errorText(err) {
     var data = err instanceof ServerError ? err.data : null;
     return data && typeof data.message === 'string' && data.message.trim()
-      ? data.message : OFFLINE;
+      ? data.message : OFFLINE + emergency;
+  }
+
+  // The emergency line from the served config: its sentence, each number in it a tel:
+  // link. Anything missing or malformed leaves the line as it is.
+  function showEmergency(data) {
+    var served = data && typeof data === 'object' ? data.emergency : null;
+    if (!served || typeof served.text !== 'string' || !served.text.trim()) return;
+    var text = served.text, at = 0, line = ui.emergency;
+    while (line.firstChild) line.removeChild(line.firstChild);
+    (Array.isArray(served.numbers) ? served.numbers : []).forEach(function (n) {
+      if (!n || typeof n.label !== 'string' || !n.label) return;
+      var found = text.indexOf(n.label, at);
+      if (found < 0) return;
+      if (found > at) line.appendChild(document.createTextNode(text.slice(at, found)));
+      var tel = typeof n.tel === 'string' && TEL_RE.test(n.tel) ? n.tel : '';
+      line.appendChild(tel ? el('a', { href: 'tel:' + tel, 'class': 'pcn-link' }, n.label)
+        : document.createTextNode(n.label));
+      at = found + n.label.length;
+    });
+    if (at < text.length) line.appendChild(document.createTextNode(text.slice(at)));
+    emergency = text;
+  }
+
+  function loadConfig() {
+    fetch(CONFIG_URL, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(showEmergency)
+      .catch(function () { /* unreachable or not JSON: keep the line without numbers */ });
   }
 
   // Send text or a button payload; `shown` is what appears as the user's message.
@@ -331,12 +364,8 @@
       add(el('div', { 'class': 'pcn-actions' }, null), ui.restart, ui.close));
 
     var privacy = el('p', { 'class': 'pcn-privacy', id: 'pcn-privacy' }, PRIVACY);
-    var emergency = el('p', { 'class': 'pcn-emergency', id: 'pcn-emergency' });
-    add(emergency, document.createTextNode('In an emergency call '),
-      el('a', { href: 'tel:911', 'class': 'pcn-link' }, '911'),
-      document.createTextNode(' (US) or '),
-      el('a', { href: 'tel:999', 'class': 'pcn-link' }, '999'),
-      document.createTextNode(' (UK).'));
+    ui.emergency = el('p', { 'class': 'pcn-emergency', id: 'pcn-emergency',
+      'data-testid': 'pcn-emergency' }, EMERGENCY_FALLBACK);
 
     // tabindex lets keyboard users scroll the log; links inside stay reachable too.
     ui.log = el('div', { id: 'pcn-log', 'class': 'pcn-log', 'data-testid': 'pcn-log',
@@ -367,7 +396,7 @@
       add(el('div', { 'class': 'pcn-row' }), ui.input, ui.send),
       ui.count, ui.countLive);
 
-    add(panel, header, privacy, emergency, ui.log, ui.typing, ui.status, form,
+    add(panel, header, privacy, ui.emergency, ui.log, ui.typing, ui.status, form,
       el('span', { id: 'pcn-newtab', 'class': 'pcn-sr' }, '(opens in a new tab)'));
     add(root, ui.launcher, panel);
 
@@ -399,6 +428,7 @@
   function start() {
     if (document.getElementById('pcn-root')) return;   // included twice
     var root = build();
+    loadConfig();
     transcript = load();
     redraw();
     var href = new URL('widget.css', BASE).href;

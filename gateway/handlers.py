@@ -1,0 +1,168 @@
+"""The request handlers. Each finds the application's state (the :class:`~gateway.app.Gateway`)
+under ``request.app[GATEWAY]``.
+
+Bad input gets a clear JSON error: 400 (malformed), 413 (too big), 415 (not JSON), 429 (too
+many, with Retry-After), 503 (the assistant is down). Message text is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import ClientError, web
+
+from gateway.middlewares import error
+from gateway.sessions import COOKIE, new_session_id, sign, verify
+from knowledge.emergency import emergency_line
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+MAX_MESSAGE_CHARS = 1000
+EMERGENCY = emergency_line()["text"]  # each region's number, from knowledge/helplines.yml
+# The demo page's emergency line as the file has it, replaced with EMERGENCY when served.
+PAGE_EMERGENCY = "In an emergency, call your local emergency number."
+NO_ANSWER = ("Sorry, part of the assistant isn't working right now, so I couldn't answer. "
+             "Please try again in a few minutes.")
+UNAVAILABLE = ("Sorry, the assistant isn't available right now. Please try again in a few "
+               f"minutes. {EMERGENCY}")
+
+
+async def index(_request: web.Request) -> web.Response:
+    """The demo page, its emergency line filled in from knowledge/helplines.yml."""
+    page = await asyncio.to_thread((STATIC / "index.html").read_text, encoding="utf-8")
+    page = page.replace(PAGE_EMERGENCY, html.escape(EMERGENCY), 1)
+    return web.Response(text=page, content_type="text/html")
+
+
+async def widget_config(_request: web.Request) -> web.Response:
+    """What the widget shows that lives in the content: the emergency numbers
+    (:func:`knowledge.emergency.emergency_line`), as data it turns into links."""
+    return web.json_response({"emergency": emergency_line()})
+
+
+def _set_cookie(gateway: Gateway, response: web.StreamResponse, session_id: str) -> None:
+    response.set_cookie(COOKIE, sign(gateway.config.secret, session_id), httponly=True,
+                        samesite="Strict", secure=gateway.config.secure_cookies, path="/")
+
+
+async def chat(request: web.Request) -> web.Response:
+    """`POST /api/chat` `{"message": "..."}` → `{"messages": [{"text", "buttons", "cards"}]}`."""
+    gateway = request.app[GATEWAY]
+    address = request.remote or "unknown"
+    wait = await gateway.address_limits.wait_for(address)
+    if wait:
+        return error(429, "rate_limited", "You're sending messages very fast. Please "
+                     "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
+    if request.content_type != "application/json":
+        return error(415, "not_json", "Please send JSON: {\"message\": \"...\"}.")
+    if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+        return error(400, "bad_json", "Sorry, I couldn't read that message.")
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:
+        return error(400, "bad_json", "Sorry, I couldn't read that message.")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return error(400, "bad_json", "Sorry, I couldn't read that message.")
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        return error(400, "no_message", "Please type a message.")
+    text = "".join(ch for ch in message if ch in "\n\t" or ch.isprintable()).strip()
+    if len(text) > MAX_MESSAGE_CHARS:
+        return error(413, "too_long", f"Please keep messages under {MAX_MESSAGE_CHARS} "
+                     "characters.")
+    if not text:
+        return error(400, "no_message", "Please type a message.")
+    session_id = verify(gateway.config.secret, request.cookies.get(COOKIE))
+    fresh = session_id is None
+    session_id = session_id or new_session_id()
+    wait = await gateway.session_limits.wait_for(session_id)
+    if wait:
+        return error(429, "rate_limited", "You're sending messages very fast. Please "
+                     "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
+    try:
+        replies = await gateway.ask_rasa(session_id, text)
+    except (ClientError, asyncio.TimeoutError, ValueError):
+        log.warning("Rasa did not answer")
+        response = error(503, "unavailable", UNAVAILABLE)
+    else:
+        replies = [_message(m) for m in replies]
+        if not replies and await gateway.probe(f"{gateway.config.actions_url}/health") != "ok":
+            # Rasa answers nothing when its action server is down: say so, kindly.
+            log.warning("action server down: answered with an apology")
+            replies = [_message({"text": apology(gateway.config.human_contact)})]
+        response = web.json_response({"messages": replies})
+    if fresh:
+        _set_cookie(gateway, response, session_id)
+    return response
+
+
+def apology(human_contact: str | None) -> str:
+    """What to say when the action server is down: who else can help, and the emergency
+    numbers."""
+    person = (f" To talk to a person, {human_contact}." if human_contact else
+              " Your doctor, nurse or GP can also help.")
+    return f"{NO_ANSWER}{person} {EMERGENCY}"
+
+
+async def restart(request: web.Request) -> web.Response:
+    """`POST /api/restart`: a new conversation (a new id)."""
+    response = web.json_response({"messages": []})
+    _set_cookie(request.app[GATEWAY], response, new_session_id())
+    return response
+
+
+async def health(request: web.Request) -> web.Response:
+    """`GET /healthz`: Rasa, the action server and the directory database."""
+    gateway = request.app[GATEWAY]
+    config = gateway.config
+    rasa, actions, database = await asyncio.gather(
+        asyncio.gather(*(gateway.probe(f"{url}/") for url in config.rasa_urls)),
+        gateway.probe(f"{config.actions_url}/health"),
+        asyncio.to_thread(_database_ok, config.directory_url),
+    )
+    up = sum(r == "ok" for r in rasa)
+    report = {
+        "rasa": "ok" if up == len(rasa) else f"{up} of {len(rasa)} up" if up else "down",
+        "actions": actions,
+        "database": database,
+    }
+    ok = all(v == "ok" for v in report.values())
+    serving = up > 0 and actions == "ok" and database == "ok"  # some Rasa down: still on
+    return web.json_response({"status": "ok" if ok else "degraded", **report},
+                             status=200 if serving else 503)
+
+
+def _message(raw: dict[str, Any]) -> dict[str, Any]:
+    """One bot message for the widget: text, buttons, optional structured cards."""
+    custom = raw.get("custom") if isinstance(raw.get("custom"), dict) else {}
+    return {
+        "text": raw.get("text") or "",
+        "buttons": [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                    for b in raw.get("buttons") or [] if isinstance(b, dict)],
+        "cards": custom.get("cards") or [],
+    }
+
+
+def _database_ok(url: str | None) -> str:
+    from sqlalchemy import text
+
+    from providers import db
+
+    try:
+        with db.session_factory(url)() as session:
+            session.execute(text("SELECT 1 FROM providers LIMIT 1"))
+        return "ok"
+    except Exception:  # noqa: BLE001 - any failure is "down", reported, never raised
+        return "down"
