@@ -22,6 +22,8 @@ from pathlib import Path
 
 from navigator.stack import free_port
 
+PORT_ATTEMPTS = 3  # new ports to try when another process took the one we picked
+
 
 class RedisUnavailable(RuntimeError):
     """redis-server is not installed or did not start."""
@@ -52,28 +54,41 @@ def temporary_server(timeout: float = 15.0) -> Iterator[str]:
                                "(Debian package redis-server)")
     folder = Path(tempfile.mkdtemp(prefix="navigator-redis-"))
     password = secrets.token_urlsafe(18)
-    port = free_port()
-    conf = folder / "redis.conf"
-    conf.touch(mode=0o600)
-    conf.write_text(f"port {port}\nbind 127.0.0.1\nprotected-mode yes\n"
-                    f"requirepass {password}\nsave \"\"\nappendonly no\ndir {folder}\n"
-                    f"logfile {folder / 'redis.log'}\n", encoding="utf-8")
-    proc = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    conf, log = folder / "redis.conf", folder / "redis.log"
+    proc: subprocess.Popen | None = None
     try:
-        deadline = time.monotonic() + timeout
-        while not _answers(port, password):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log = folder / "redis.log"
-                detail = log.read_text()[-1500:] if log.exists() else ""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = free_port()  # released before redis binds it: if taken meanwhile, retry
+            conf.unlink(missing_ok=True)
+            log.unlink(missing_ok=True)
+            conf.touch(mode=0o600)
+            conf.write_text(f"port {port}\nbind 127.0.0.1\nprotected-mode yes\n"
+                            f"requirepass {password}\nsave \"\"\nappendonly no\n"
+                            f"dir {folder}\nlogfile {log}\n", encoding="utf-8")
+            proc = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while not _answers(port, password):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            else:
+                break  # up, and it is ours (it knows the password)
+            _stop(proc)
+            detail = log.read_text()[-1500:] if log.exists() else ""
+            if "already in use" not in detail or attempt == PORT_ATTEMPTS:
                 raise RedisUnavailable(f"redis-server did not start: {detail}")
-            time.sleep(0.1)
         yield f"redis://:{password}@127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            _stop(proc)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

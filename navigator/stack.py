@@ -8,11 +8,15 @@ tests exercise exactly what a user starts.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,12 +29,81 @@ import yaml
 from navigator.training import rasa_command, rasa_env
 from settings import ROOT
 
+_handed_out: set[int] = set()  # ports free_port gave this process
+_reservations: list[int] = []  # open lock files: held until this process exits
+_ports_guard = threading.Lock()
+PORT_LOCK_DIR = Path(tempfile.gettempdir()) / "navigator-ports"
 
-def free_port() -> int:
-    """A TCP port on loopback that is free right now (for tests and load runs)."""
+
+def _port_candidates() -> list[int]:
+    """Ports outside the kernel's ephemeral range, in random order. The kernel takes ports
+    for the local end of outgoing connections and for binds to port 0 from that range only,
+    so nothing it hands out on its own can land on one of these."""
+    low, high = 32768, 60999  # Linux's default
+    with contextlib.suppress(OSError, ValueError):
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        low, high = (int(n) for n in text.split())
+    pool = [p for p in range(10000, 65536) if not low <= p <= high]
+    random.SystemRandom().shuffle(pool)
+    return pool or [_kernel_port() for _ in range(100)]  # no room outside: the kernel's
+
+
+def _kernel_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _reserve(port: int) -> bool:
+    """Claim ``port`` for this process's lifetime among all processes using free_port (two
+    test runs at once, say): an exclusive lock on a file named after it, released by the
+    kernel when this process exits. True if the claim succeeded or locking is unavailable."""
+    try:
+        if not PORT_LOCK_DIR.is_dir():
+            with contextlib.suppress(FileExistsError):
+                PORT_LOCK_DIR.mkdir()
+                PORT_LOCK_DIR.chmod(0o1777)  # any user's runs share it (sticky, like /tmp)
+        fd = os.open(PORT_LOCK_DIR / str(port), os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        return True  # no shared lock folder: the other checks still apply
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _reservations.append(fd)  # never closed: the claim lasts until the process exits
+    return True
+
+
+def _bindable(port: int) -> bool:
+    """True if nothing is bound to ``port`` on loopback (no listener, nothing lingering)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback TCP port for a server that is about to start (tests and load runs).
+
+    The port is released before the server binds it, so it must not be taken meanwhile. It is
+    therefore never one this process had before, never one another process got from
+    free_port (see _reserve), chosen at random outside the kernel's ephemeral range (see
+    _port_candidates), and bindable when checked. A server started in this process should
+    rather bind port 0 and read its port back; one that still finds its port taken exits
+    (address in use), which :func:`start` reports, and ``redisserver`` retries.
+    """
+    with _ports_guard:
+        for port in _port_candidates():
+            if port in _handed_out or not _bindable(port) or not _reserve(port):
+                continue
+            if not _bindable(port):  # taken while we reserved it
+                continue
+            _handed_out.add(port)
+            return port
+    raise OSError("no free TCP port on 127.0.0.1")
 
 
 class StackError(RuntimeError):

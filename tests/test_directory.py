@@ -90,7 +90,28 @@ def test_widens_when_nothing_is_near(directory_engine):
     assert result.hits and all(h.distance_miles > 25 for h in result.hits)
 
 
-def test_generic_import_pain_clinics_uk_and_rejects(directory_engine, tmp_path):
+def _count(engine, source: str) -> int:
+    with Session(engine) as s:
+        return s.execute(text("SELECT COUNT(*) FROM providers WHERE source = :source"),
+                         {"source": source}).scalar()
+
+
+@pytest.fixture
+def scratch_source(directory_engine):
+    """A source name for rows a test adds to the shared directory (other tests search the
+    same database): the rows are deleted afterwards, whether the test passed or not."""
+    source = "test_clinics"
+    assert _count(directory_engine, source) == 0, f"rows of {source!r} left behind"
+    try:
+        yield source
+    finally:
+        with Session(directory_engine) as s:
+            s.execute(text("DELETE FROM providers WHERE source = :source"), {"source": source})
+            s.commit()
+        assert _count(directory_engine, source) == 0
+
+
+def test_generic_import_pain_clinics_uk_and_rejects(directory_engine, scratch_source, tmp_path):
     path = tmp_path / "clinics.csv"
     rows = [
         ["pc-1", "Lakeside Pain Clinic", "pain_management", "1 Main St", "Boise", "ID",
@@ -105,7 +126,7 @@ def test_generic_import_pain_clinics_uk_and_rejects(directory_engine, tmp_path):
     with path.open("w", newline="") as fh:
         csv.writer(fh).writerows([GENERIC_HEADER, *rows])
     with Session(directory_engine) as s:
-        summary = importer.import_file(s, path, "generic", source="test_clinics",
+        summary = importer.import_file(s, path, "generic", source=scratch_source,
                                        report_dir=tmp_path, progress=False)
         assert (summary.added, summary.rejected) == (2, 3)
         report = list(csv.DictReader(summary.report_path.open()))
@@ -127,13 +148,10 @@ def test_generic_import_pain_clinics_uk_and_rejects(directory_engine, tmp_path):
         rows[0][1] = "Lakeside Pain & Spine Clinic"
         with path.open("w", newline="") as fh:
             csv.writer(fh).writerows([GENERIC_HEADER, *rows[:2]])
-        again = importer.import_file(s, path, "generic", source="test_clinics",
+        again = importer.import_file(s, path, "generic", source=scratch_source,
                                      report_dir=tmp_path, progress=False)
         assert (again.added, again.updated, again.unchanged, again.rejected) == (0, 1, 1, 0)
-        count = s.execute(text("SELECT COUNT(*) FROM providers WHERE source = 'test_clinics'"))
-        assert count.scalar() == 2
-        s.execute(text("DELETE FROM providers WHERE source = 'test_clinics'"))
-        s.commit()
+    assert _count(directory_engine, scratch_source) == 2  # the fixture deletes them
 
 
 @pytest.mark.parametrize(

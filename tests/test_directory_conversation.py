@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import urllib.request
 import uuid
 from typing import Any
 
 from knowledge.directory import nice_case
 from navigator import stack
-from providers.bundled import CMS_FILE
-from providers.geo import distance_miles, gazetteer
+from settings import ROOT
+
+# The files themselves, not the search's loaders (providers.bundled, providers.geo)
+CMS_CSV = ROOT / "providers" / "data" / "cms_hospice_general_information.csv"
+ZCTA_FILE = ROOT / "providers" / "data" / "us_zcta_2023_centroids.csv"
 
 
 class User:
@@ -34,16 +38,41 @@ class User:
         return {b["title"]: b["payload"] for m in self.last for b in m.get("buttons") or []}
 
 
+EARTH_RADIUS_MILES = 3958.7613  # the mean radius (IUGG), in miles
+
+
+def _haversine_miles(here: tuple[float, float], there: tuple[float, float]) -> float:
+    """Great-circle distance between two (latitude, longitude) points in degrees."""
+    (lat1, lon1), (lat2, lon2) = (tuple(map(math.radians, p)) for p in (here, there))
+    h = (math.sin((lat2 - lat1) / 2) ** 2
+         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_MILES * math.asin(math.sqrt(h))
+
+
 def _nearest_hospices(zip_code: str) -> list[dict[str, str]]:
-    """The CMS rows sorted by distance from a ZIP, measured straight from the files."""
-    gaz = gazetteer()
-    here = gaz.zip(zip_code)
-    with CMS_FILE.open(encoding="utf-8") as fh:
+    """The CMS rows sorted by distance from a ZIP, computed independently of the search: the
+    CMS CSV and the Census ZCTA centroid CSV read here, distances by the haversine above.
+
+    Rows whose ZIP has no ZCTA centroid (PO boxes and the like, 35 of 4643) are left out;
+    the search places those by GeoNames instead. None may be in the asked ZIP's own 3-digit
+    area (for 60614 the nearest such row is about 130 miles away, in Peoria).
+    """
+    with ZCTA_FILE.open(encoding="utf-8") as fh:
+        centroids = {r["GEOID"]: (float(r["LAT"]), float(r["LONG"]))
+                     for r in csv.DictReader(fh)}
+    with CMS_CSV.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    here = centroids[zip_code]
+    placed, skipped = [], []
     for row in rows:
-        there = gaz.zip(row["Zip Code"])
-        row["miles"] = distance_miles(here.lat, here.lon, there.lat, there.lon)
-    return sorted(rows, key=lambda r: (r["miles"], r["CMS Certification Number (CCN)"]))
+        there = centroids.get(row["Zip Code"][:5])
+        if there is None:
+            skipped.append(row["Zip Code"])
+            continue
+        placed.append({**row, "miles": _haversine_miles(here, there)})
+    assert len(rows) == 4643 and len(skipped) < 50, (len(rows), skipped)
+    assert not [z for z in skipped if z[:3] == zip_code[:3]], skipped
+    return sorted(placed, key=lambda r: (r["miles"], r["CMS Certification Number (CCN)"]))
 
 
 def test_hospices_near_a_real_zip_name_the_nearest_facility(servers):

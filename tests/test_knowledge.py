@@ -28,6 +28,9 @@ REQUIRED_TOPICS = [
 # Facts that hold in one country only: text naming them must be regional (US/UK).
 # ("doctor or GP" is a word choice, not a fact, so GP may appear in shared text.)
 COUNTRY_SPECIFIC = re.compile(r"\b(Medicare|Medicaid|NHS|911|999|111|988|VA)\b")
+# The review rule: an entry's `reviewed` date must not be after the reference date (today,
+# by default) and must be less than this many days before it (about two years).
+REVIEW_MAX_AGE_DAYS = 2 * 365
 
 
 def test_knowledge_base_has_at_least_45_entries(kb: knowledge.KnowledgeBase) -> None:
@@ -39,14 +42,61 @@ def test_required_topic_is_covered(kb: knowledge.KnowledgeBase, topic: str) -> N
     assert topic in kb
 
 
-def test_every_entry_has_sources_review_date_and_valid_related(kb: knowledge.KnowledgeBase) -> None:
-    today = dt.date.today()
+def review_problems(reviewed: dict[str, dt.date], today: dt.date) -> list[str]:
+    """What breaks the review rule (see REVIEW_MAX_AGE_DAYS), one line per entry id.
+
+    ``reviewed`` maps entry ids to their review dates; ``today`` is the reference date.
+    """
+    problems = []
+    for entry_id, date in sorted(reviewed.items()):
+        age = (today - date).days
+        if age < 0:
+            problems.append(
+                f"{entry_id}: reviewed {date}, {-age} day(s) after the reference date {today} "
+                "(today's date on this machine, unless a test passed another): either the "
+                "review date is wrong or this machine's clock is behind"
+            )
+        elif age >= REVIEW_MAX_AGE_DAYS:
+            problems.append(
+                f"{entry_id}: reviewed {date}, {age} days before {today}; entries must be "
+                f"reviewed again within {REVIEW_MAX_AGE_DAYS} days (update the text if needed "
+                "and its `reviewed` date)"
+            )
+    return problems
+
+
+@pytest.fixture
+def today() -> dt.date:
+    """The reference date for the review rule: the machine's date. Override this fixture
+    (or call review_problems with a fixed date) to check against another day."""
+    return dt.date.today()
+
+
+def test_every_entry_has_sources_and_valid_related(kb: knowledge.KnowledgeBase) -> None:
     for entry in kb.entries.values():
         assert entry.sources, entry.id
         assert all(str(s.url).startswith("https://") for s in entry.sources), entry.id
-        assert entry.reviewed <= today, f"{entry.id}: review date in the future"
-        assert (today - entry.reviewed).days < 2 * 365, f"{entry.id}: review is over 2 years old"
         assert len(entry.related) <= 3 and all(r in kb for r in entry.related), entry.id
+
+
+def test_every_entry_was_reviewed_recently(kb: knowledge.KnowledgeBase, today: dt.date) -> None:
+    """Every entry's `reviewed` date is on or before ``today`` (the machine's date by
+    default) and less than REVIEW_MAX_AGE_DAYS days before it. This test starts failing
+    once content has gone unreviewed that long: that is its job."""
+    problems = review_problems({e.id: e.reviewed for e in kb.entries.values()}, today)
+    assert not problems, "\n".join(problems)
+
+
+def test_review_rule_on_fixed_dates() -> None:
+    day = dt.date(2026, 3, 1)
+    limit = dt.timedelta(days=REVIEW_MAX_AGE_DAYS)
+    assert review_problems({"same_day": day, "almost_stale": day - limit + dt.timedelta(1)},
+                           today=day) == []
+    [stale] = review_problems({"stale": day - limit}, today=day)
+    assert stale.startswith("stale: reviewed") and f"within {REVIEW_MAX_AGE_DAYS} days" in stale
+    [future] = review_problems({"future": day + dt.timedelta(1)}, today=day)
+    assert future.startswith("future: reviewed 2026-03-02, 1 day(s) after the reference date "
+                             "2026-03-01") and "clock" in future
 
 
 def test_country_specific_facts_have_us_and_uk_variants(kb: knowledge.KnowledgeBase) -> None:

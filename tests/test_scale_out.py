@@ -5,10 +5,17 @@ PostgreSQL and Redis are Debian's packages (`make system-deps`), started private
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import threading
+import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -97,34 +104,115 @@ def test_a_conversation_continues_when_each_turn_lands_on_another_instance(scale
         "find hospice care near me", "60614", "show more", "call the second one"]
 
 
+def _callers_waiting_at(port: int, processes: dict[str, subprocess.Popen]) -> list[str]:
+    """Which of ``processes`` (by name; "other" for any other) sent each request that the
+    server on loopback ``port`` has not read yet. Linux only: from /proc/net/tcp (a
+    connection in the ESTABLISHED state with bytes in its receive queue) and /proc/<pid>/fd
+    (whose socket the other end of that connection is)."""
+    sockets = []  # (local port, remote port, state, unread bytes, inode)
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        sockets.append((int(fields[1].rsplit(":", 1)[1], 16),
+                        int(fields[2].rsplit(":", 1)[1], 16), fields[3],
+                        int(fields[4].split(":")[1], 16), fields[9]))
+    owner = {}
+    for name, proc in processes.items():
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{proc.pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:["):
+                        owner[link[8:-1]] = name
+    callers = []
+    for local, remote, state, unread, _ in sockets:
+        if local == port and state == "01" and unread:
+            inodes = [i for lp, rp, _, _, i in sockets if lp == remote and rp == port]
+            callers.append(next((owner[i] for i in inodes if i in owner), "other"))
+    return sorted(callers)
+
+
+@contextlib.contextmanager
+def _paused(proc) -> Iterator[None]:
+    """Freeze a server (SIGSTOP to its process group) and always thaw it afterwards."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+
+
 def test_two_turns_at_once_on_two_instances_are_taken_one_after_the_other(scaled, tracker_url):
-    """The Redis lock store: neither turn is lost and their events do not interleave."""
+    """The Redis lock store: a turn on instance B waits while instance A is in the middle of
+    a turn of the same conversation, and starts only once that turn has ended.
+
+    The overlap is made certain. Every turn calls the action server once its message is
+    logged (action_extract_reader fills slots from every message), and the action server is
+    frozen: turn A is held inside Rasa A, with the conversation, its request unread at the
+    action server, until the server is thawed. Turn B is sent meanwhile and must not get
+    that far: for several times as long as a whole turn takes, the only request waiting at
+    the action server is A's (told apart by the socket that sent it). Afterwards the stored
+    events show B's message logged after A's turn ended, and after the thaw. Without a lock
+    shared by the instances (Rasa's default in-memory lock store is one per instance) B's
+    request reaches the action server beside A's, and B's message is logged before A's turn
+    ended: the test fails.
+    """
     first, second = scaled.rasa_ports
+    actions_port, rasas = scaled.actions_port, {"A": scaled.processes["Rasa"],
+                                                "B": scaled.processes["Rasa 2"]}
+    faq, plain = "what is palliative care?", "are you a bot?"
+    hold = 6.0  # seconds B is kept from its turn while A is held
+
+    def say(port: int, sender: str, text: str) -> tuple[str, float]:
+        """The reply, and the wall-clock time it came."""
+        return User(_rest(scaled, port), sender).say(text), time.time()
+
+    def at_actions() -> list[str]:
+        """Which instances (A, B) have a request waiting at the frozen action server."""
+        return [c for c in _callers_waiting_at(actions_port, rasas) if c != "other"]
+
+    asked = time.monotonic()
+    assert "automated assistant" in say(second, f"scale-{uuid.uuid4().hex}", plain)[0]
+    assert time.monotonic() - asked < hold / 4, "a whole turn takes too long for this test"
+
     sender = f"scale-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(2) as pool, _paused(scaled.processes["action"]):
+        assert at_actions() == []
+        turn_a = pool.submit(say, first, sender, faq)
+        deadline = time.monotonic() + 60
+        while at_actions() != ["A"]:  # A is in its turn, at the action server
+            assert not turn_a.done() and time.monotonic() < deadline, at_actions()
+            time.sleep(0.05)
+        b_sent = time.time()
+        turn_b = pool.submit(say, second, sender, plain)  # both in flight from here on
+        deadline = time.monotonic() + hold
+        while time.monotonic() < deadline:
+            assert at_actions() == ["A"], (
+                "B's turn went ahead while A was in the middle of a turn of the same "
+                "conversation: the two instances share no lock")
+            time.sleep(0.1)
+        assert not turn_a.done() and not turn_b.done()
+        thawed = time.time()
+    answer_a, answered_a = turn_a.result(60)
+    answer_b, answered_b = turn_b.result(60)
+    assert "palliative care" in answer_a.lower() and "Source:" in answer_a
+    assert "automated assistant" in answer_b
+    assert answered_a <= answered_b
 
-    async def both() -> list[str]:
-        async with ClientSession() as client:
-            async def say(port: int, text: str) -> str:
-                async with client.post(_rest(scaled, port),
-                                       json={"sender": sender, "message": text}) as resp:
-                    assert resp.status == 200
-                    return " ".join(m.get("text") or "" for m in await resp.json())
-            return await asyncio.gather(say(first, "what is palliative care?"),
-                                        say(second, "what is hospice care?"))
-
-    answers = asyncio.run(both())
-    assert all(answers), answers
+    # The stored conversation: both turns complete, B's logged after A's last event.
     engine = sqlalchemy.create_engine(tracker_url)
     with engine.connect() as conn:
-        types = [t for (t,) in conn.execute(sqlalchemy.text(
-            "SELECT type_name FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender})]
+        events = [(t, ts, json.loads(d)) for t, ts, d in conn.execute(sqlalchemy.text(
+            "SELECT type_name, timestamp, data FROM events WHERE sender_id = :s ORDER BY id"),
+            {"s": sender})]
     engine.dispose()
-    assert types.count("user") == 2
-    # each turn's events are complete before the next user event: the second user event
-    # comes after the first turn's bot reply
-    first_user, second_user = [i for i, t in enumerate(types) if t == "user"]
-    assert "bot" in types[first_user:second_user]
-    assert "bot" in types[second_user:]
+    users = [i for i, (t, _, _) in enumerate(events) if t == "user"]
+    assert [events[i][2]["text"] for i in users] == [faq, plain]
+    a_turn, b_turn = events[users[0]:users[1]], events[users[1]:]
+    assert "bot" in [t for t, _, _ in a_turn] and "bot" in [t for t, _, _ in b_turn]
+    a_started, a_ended = a_turn[0][1], max(ts for _, ts, _ in a_turn)
+    b_started = b_turn[0][1]
+    assert a_started < b_sent < thawed < a_ended <= b_started, (
+        a_started, b_sent, thawed, a_ended, b_started)
 
 
 def test_the_gateway_spreads_turns_and_survives_an_instance_going_down(scaled):
