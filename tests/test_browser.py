@@ -1,9 +1,14 @@
 """The chat widget in a real browser: Debian's Chromium driven by Playwright, against the real
-gateway, Rasa server, action server and directory. Saves the screenshots the README shows."""
+gateway, Rasa server, action server and directory.
+
+Two tests take the screenshots the README shows. They go to a temporary folder, so a test run
+never changes tracked files; `make screenshots` sets SCREENSHOTS_DIR=docs/screenshots to
+update the README's copies (a test tool's setting, not the assistant's: no NAVIGATOR_ name)."""
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -21,7 +26,6 @@ pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = ROOT / "docs" / "screenshots"
 # As the machine's checks advise: no background traffic (this machine has no internet).
 ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -30,6 +34,16 @@ ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-backgrou
 @pytest.fixture(scope="module")
 def site(servers: stack.Stack) -> str:
     return servers.web_url
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: SCREENSHOTS_DIR (relative to the repository) when set, else a
+    temporary folder."""
+    chosen = os.environ.get("SCREENSHOTS_DIR", "").strip()
+    folder = ROOT / chosen if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +73,8 @@ def _ask(page: Page, text: str) -> str:
     return page.locator(".pcn-msg.pcn-bot").last.inner_text()
 
 
-def test_ask_a_question_and_follow_a_button(browser, site: str,
-                                            kb: knowledge.KnowledgeBase) -> None:
+def test_ask_a_question_and_follow_a_button(browser, site: str, kb: knowledge.KnowledgeBase,
+                                            shots: Path) -> None:
     page = _open(browser, site, viewport={"width": 1280, "height": 900})
     _ask(page, "What is palliative care?")
     answer = kb.get("what_is_palliative_care").text("answer", "en", "US")
@@ -74,8 +88,7 @@ def test_ask_a_question_and_follow_a_button(browser, site: str,
     expect(page.locator("#pcn-typing")).to_be_hidden(timeout=30_000)
     followed = kb.get(related_id).text("answer", "en", "US")
     expect(page.locator("#pcn-log")).to_contain_text(followed[:60])
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "widget-desktop.png"))
+    page.screenshot(path=str(shots / "widget-desktop.png"))
 
 
 def test_find_a_hospice_by_zip_shows_the_nearest_real_one(browser, site: str) -> None:
@@ -123,14 +136,24 @@ def test_html_in_messages_is_shown_as_text(browser, site: str) -> None:
     assert page.locator("#pcn-log img, #pcn-log script").count() == 0
 
 
-def test_phone_sized_screen(browser, site: str) -> None:
+def test_phone_sized_screen(browser, site: str, kb: knowledge.KnowledgeBase,
+                            shots: Path) -> None:
     page = _open(browser, site, viewport={"width": 360, "height": 740}, is_mobile=True,
                  has_touch=True, device_scale_factor=2)
     box = page.locator("#pcn-panel").bounding_box()
     assert box is not None and box["width"] >= 350
-    _ask(page, "Can a pain clinic help my back?")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "widget-phone.png"))
+    reply = _ask(page, "Can a pain clinic help my back?")
+    # What the person sees on the phone: the pain-clinic answer, on screen, with its source
+    # and the follow-up buttons they can tap.
+    entry = kb.get("what_is_pain_clinic")
+    assert entry.text("answer", "en", "US")[:60] in reply
+    assert "Source:" in reply
+    answer = page.locator(".pcn-msg.pcn-bot").last
+    expect(answer).to_be_in_viewport()
+    expect(page.locator(".pcn-quick:enabled", has_text="Tell me more").last).to_be_visible()
+    related = kb.get(entry.related[0]).label("en")
+    expect(page.locator(".pcn-quick:enabled", has_text=related).last).to_be_visible()
+    page.screenshot(path=str(shots / "widget-phone.png"))
 
 
 def test_no_serious_accessibility_violations(browser, site: str) -> None:

@@ -1,5 +1,6 @@
 """The house keeps its shape: settings read in one place and documented, the README's layout
-table matches the folders, and Rasa's entry point still applies its two speed fixes."""
+table matches the folders, its links into docs/ lead somewhere, and Rasa's entry point still
+applies its two speed fixes."""
 
 from __future__ import annotations
 
@@ -47,6 +48,25 @@ def test_the_layout_table_names_only_paths_that_exist() -> None:
     folders = {p.rstrip("/") for p in named}
     ours = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert ours <= folders, f"packages without a row in the layout table: {ours - folders}"
+
+
+def test_the_readmes_links_into_docs_exist() -> None:
+    linked = re.findall(r"\]\((docs/[^)#\s]+)(?:#[^)\s]*)?\)", README)
+    pages = {p for p in linked if p.endswith(".md")}
+    assert len(pages) >= 6
+    assert [p for p in linked if not (ROOT / p).exists()] == []
+    unlinked = {str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")} - pages
+    assert not unlinked, f"docs pages the README does not link to: {sorted(unlinked)}"
+
+
+def test_the_docs_pages_link_only_to_files_that_exist() -> None:
+    broken = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)\s]*)?\)", text):
+            if "://" not in target and not (page.parent / target).exists():
+                broken.append(f"{page.name}: {target}")
+    assert broken == []
 
 
 def test_rasa_entry_point_still_applies_both_speed_fixes(monkeypatch) -> None:
