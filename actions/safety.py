@@ -10,8 +10,35 @@ from rasa_sdk.events import ActiveLoop, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 import knowledge
-from actions.common import HELPLINES, KB, human_contact, reader, send_reply
-from knowledge.helplines import CRISIS_KIND_FOR_INTENT
+from actions.common import HELPLINES, KB, SETTINGS, human_contact, reader, send_reply
+from knowledge.helplines import CRISIS_KIND_FOR_INTENT, mentions_medicines
+from knowledge.region_cues import region_of_message
+
+OTHER = {"US": "UK", "UK": "US"}
+
+
+def crisis_region(tracker: Tracker) -> tuple[str, str | None]:
+    """(region for the numbers, the other region to add one line for, or None).
+
+    A place or a telling word in this message decides; else what the conversation said
+    before (the ``region`` slot); else the channel's country (an SMS number's country code,
+    from the message's metadata); else the deployment's default, plus one line with the other
+    country's numbers.
+    """
+    message = tracker.latest_message or {}
+    told = (region_of_message(message.get("text")) or tracker.get_slot("region")
+            or _channel_country(tracker))
+    if told in OTHER:
+        return told, None
+    return SETTINGS.default_region, OTHER[SETTINGS.default_region]
+
+
+def _channel_country(tracker: Tracker) -> str | None:
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            country = (event.get("metadata") or {}).get("country")
+            return country if country in OTHER else None
+    return None
 
 
 class ActionCrisisResponse(Action):
@@ -28,9 +55,16 @@ class ActionCrisisResponse(Action):
         intent = (message.get("intent") or {}).get("name")
         if not kinds and intent in CRISIS_KIND_FOR_INTENT:
             kinds = [CRISIS_KIND_FOR_INTENT[intent]]
-        language, region = reader(tracker)
-        in_hospice = "hospice" in (message.get("text") or "").lower()
-        text = HELPLINES.crisis_reply(kinds or ["emergency"], language, region, in_hospice)
+        said = message.get("text") or ""
+        if ({"emergency", "suicide"} & set(kinds) and "overdose" not in kinds
+                and mentions_medicines(said)):
+            kinds.append("overdose")  # medicines are involved: what to do if too many taken
+        language, _ = reader(tracker)
+        region, other = crisis_region(tracker)
+        text = HELPLINES.crisis_reply(
+            kinds or ["emergency"], language, region, in_hospice="hospice" in said.lower(),
+            other_region=other, medicines_taken=mentions_medicines(said),
+            paused=tracker.is_paused())
         contact = human_contact(language)
         dispatcher.utter_message(text=f"{text}\n\n{contact}" if contact else text)
         return [ActiveLoop(None)] if tracker.active_loop_name else []

@@ -1,6 +1,7 @@
-"""Rasa's own command line (``python -m bot.rasa_main run ...``), with one speed fix applied.
+"""Rasa's own command line (``python -m bot.rasa_main run ...``), with two speed fixes and one
+safety fix applied.
 
-Profiling the Rasa server under load (py-spy, see the README's "Speed" section) showed 91% of
+Profiling the Rasa server under load (py-spy, see docs/performance.md) showed 91% of
 its CPU time in ``jsonschema.validate``: Rasa checks every action server reply against a
 schema, and ``jsonschema.validate`` first checks *the schema itself* against the JSON Schema
 meta-schema, on every call. That meta-check costs tens of milliseconds and never changes.
@@ -13,7 +14,12 @@ The second hot spot (10% of CPU) was ``Event.resolve_by_type``: for every stored
 loads, Rasa walks the whole ``Event`` class tree (``all_subclasses`` plus ``isabstract``) to
 find the class for a type name. :func:`install` puts a name-to-class table in front of it,
 built from the same walk in the same order; a name not in the table goes to Rasa's own
-method, which still handles unknown and legacy names. Nothing else in Rasa is changed.
+method, which still handles unknown and legacy names.
+
+The safety fix: after a hand-off the conversation is paused and Rasa runs no action at all
+for new messages. :func:`install` lets one through: a message the NLU routed to a crisis
+intent still gets ``action_crisis_response`` (which also says the conversation is waiting for
+staff); the conversation stays paused. Nothing else in Rasa is changed.
 """
 
 from __future__ import annotations
@@ -71,8 +77,30 @@ def _cached_resolve_by_type(original: Callable) -> Callable:
     return resolve_by_type
 
 
+CRISIS_ACTION = "action_crisis_response"
+
+
+def _crisis_even_when_paused(original: Callable) -> Callable:
+    from rasa.core.policies.policy import PolicyPrediction
+
+    async def _run_prediction_loop(self: Any, output_channel: Any, tracker: Any) -> None:
+        message = tracker.latest_message
+        intent = str((message.intent or {}).get("name") or "") if message else ""
+        if tracker.is_paused() and intent.startswith("crisis_"):
+            action = self._get_action(CRISIS_ACTION)
+            prediction = PolicyPrediction.for_action_name(self.domain, CRISIS_ACTION)
+            await self._run_action(action, tracker, output_channel, self.nlg, prediction)
+            return
+        await original(self, output_channel, tracker)
+
+    _run_prediction_loop.navigator_crisis = True  # type: ignore[attr-defined]
+    return _run_prediction_loop
+
+
 def install() -> None:
-    """Put the two caches in front of Rasa's slow paths (see the module docstring)."""
+    """Put the two caches in front of Rasa's slow paths and let a crisis through a pause
+    (see the module docstring)."""
+    from rasa.core.processor import MessageProcessor
     from rasa.shared.core.events import Event
 
     jsonschema.validate = cached_validate  # Rasa imports it at call time
@@ -80,6 +108,9 @@ def install() -> None:
         resolve = _cached_resolve_by_type(Event.resolve_by_type)
         resolve.navigator_cached = True  # type: ignore[attr-defined]
         Event.resolve_by_type = staticmethod(resolve)  # type: ignore[method-assign]
+    loop = MessageProcessor._run_prediction_loop
+    if not getattr(loop, "navigator_crisis", False):
+        MessageProcessor._run_prediction_loop = _crisis_even_when_paused(loop)  # type: ignore
 
 
 def main() -> None:

@@ -3,7 +3,9 @@
 1. Accuracy on tests/data/heldout_realworld.yml: real people's questions from public pages,
    never used for training, through the whole trained NLU pipeline (fallbacks included).
 2. Provider-search messages (tests/data/heldout_provider.yml): intent, place, service.
-3. Crisis recall and false alarms on the labelled safety sets (rules alone, whole pipeline).
+3. Crisis recall by kind on the labelled safety sets, counted through the crisis action: a
+   row is caught only when the reply carries its kind's numbers for its region; false alarms;
+   right-region rate. Frozen test splits print figures only.
 4. Cross-validation on the training data (intent and FAQ-entry accuracy and F1).
 """
 
@@ -170,39 +172,110 @@ def heldout(model_file: Path, out: Path) -> float:
 
 SAFETY_SETS = {
     "safety_set.yml": "tuning set (the rules were fitted to it)",
-    "safety_heldout.yml": "second set (independent; its misses then shaped the rules)",
-    "safety_heldout2.yml": "third set (independent, harder; never used to tune anything)",
+    "safety_heldout.yml": "second set (independent once; its misses then shaped the rules)",
+    "safety_heldout2.yml": "third set (the model threshold was chosen on it and "
+                           "nlu_data/crisis_more.yml holds close paraphrases: not independent)",
+    "safety_independent_dev.yml": "independent set, dev split (read and tuned on)",
+    "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
+FROZEN = {"safety_independent_test.yml"}  # never print these rows
+# A row's label and the kind of reply that helps ("overdose" needs Poison Control / NHS 111).
+KIND_GROUPS = {"suicide": "suicide/self-harm", "emergency": "emergency", "overdose": "emergency",
+               "abuse": "abuse"}
 
 
-def safety(model_file: Path) -> None:
-    """Crisis recall and false alarms: the rules alone, and the whole NLU pipeline."""
+def crisis_reply_for(parse: dict[str, Any], sender: str = "eval") -> str | None:
+    """The reply a person would see for a parsed message: the crisis action's text when the
+    NLU routed it to a crisis intent, else None. Runs the real action (no conversation
+    history: region and numbers come from the message alone, as in a first message)."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.safety import ActionCrisisResponse
+
+    if not ((parse.get("intent") or {}).get("name") or "").startswith("crisis_"):
+        return None
+    tracker = Tracker(sender_id=sender, slots={}, latest_message=parse, events=[],
+                      paused=False, followup_action=None, active_loop={},
+                      latest_action_name="action_listen")
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionCrisisResponse().run(dispatcher, tracker, {}))
+    return "\n\n".join(m.get("text") or "" for m in dispatcher.messages)
+
+
+def judge_crisis_row(row: dict[str, Any], reply: str | None, default_region: str) -> dict:
+    """How one labelled row fared: routed at all, the right kind with its numbers for the
+    region (``caught``), and the reply's main numbers from the right country."""
+    from knowledge.helplines import default_helplines
+
+    helplines = default_helplines()
+    region = row.get("region") or "none"
+    expect = default_region if region == "none" else region
+    routed = reply is not None
+    caught = routed and row["label"] != "none" and helplines.carries(reply, row["label"], expect)
+    right_region = routed and helplines.leads_with(reply, expect) and (
+        region != "none" or "\n\nIf you are in " in reply)
+    return {"routed": routed, "caught": caught, "right_region": right_region}
+
+
+def safety(model_file: Path, default_region: str) -> dict[str, dict]:
+    """Per labelled safety set: recall by kind (counted only when the reply the person sees
+    carries that kind's numbers for their region), false alarms, right-region rate; the rules
+    alone for comparison. Misses are printed except for frozen test splits."""
     from bot.nlu.safety import default_detector
 
     detector = default_detector()
+    figures: dict[str, dict] = {}
     for name, what in SAFETY_SETS.items():
         path = ROOT / "tests" / "data" / name
         if not path.exists():
             continue
         rows = yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]
         parses, _ = asyncio.run(_parse_all(model_file, [r["text"] for r in rows]))
+        judged = [judge_crisis_row(r, crisis_reply_for(p), default_region)
+                  for r, p in zip(rows, parses, strict=True)]
         print(f"== safety: {name}, {what} ==")
         crisis = [i for i, r in enumerate(rows) if r["label"] != "none"]
         calm = [i for i, r in enumerate(rows) if r["label"] == "none"]
-        by_rules = [bool(detector.classes(r["text"])) for r in rows]
-        by_pipeline = [(p.get("intent") or {}).get("name", "").startswith("crisis_")
-                       for p in parses]
-        for label, fired in (("rules alone", by_rules), ("whole pipeline", by_pipeline)):
-            caught = sum(fired[i] for i in crisis)
-            alarms = sum(fired[i] for i in calm)
-            print(f"  {label:15s} crisis recall {caught}/{len(crisis)} = "
-                  f"{caught / len(crisis):.1%}   false alarms {alarms}/{len(calm)}")
+        rules = sum(bool(detector.classes(rows[i]["text"])) for i in crisis)
+        routed = sum(judged[i]["routed"] for i in crisis)
+        caught = sum(judged[i]["caught"] for i in crisis)
+        alarms = sum(judged[i]["routed"] for i in calm)
+        told = [i for i in crisis if judged[i]["routed"]]
+        right_region = sum(judged[i]["right_region"] for i in told)
+        out = {"crisis": len(crisis), "caught": caught, "routed": routed, "rules": rules,
+               "alarms": alarms, "calm": len(calm), "right_region": right_region,
+               "routed_for_region": len(told), "by_kind": {}}
+        print(f"  crisis rows {len(crisis)}: right kind and numbers {caught} = "
+              f"{caught / max(len(crisis), 1):.1%}  (routed to any crisis reply {routed}; "
+              f"rules alone fire on {rules})")
+        for group in dict.fromkeys(KIND_GROUPS.values()):
+            members = [i for i in crisis if KIND_GROUPS[rows[i]["label"]] == group]
+            if members:
+                got = sum(judged[i]["caught"] for i in members)
+                out["by_kind"][group] = (got, len(members))
+                print(f"    {group:18s} {got}/{len(members)} = {got / len(members):.1%}")
+        rule_alarms = sum(bool(detector.classes(rows[i]["text"])) for i in calm)
+        out["rule_alarms"] = rule_alarms
+        print(f"  false alarms {alarms}/{len(calm)} = {alarms / max(len(calm), 1):.1%}  "
+              f"(the rules fire on {rule_alarms}; the rest is the model)")
+        print(f"  right-region numbers {right_region}/{len(told)} = "
+              f"{right_region / max(len(told), 1):.1%} (of the crisis rows routed)")
+        figures[name] = out
+        if name in FROZEN:
+            print("  (frozen test split: its rows are not printed)")
+            continue
         for i in crisis:
-            if not by_pipeline[i]:
-                print(f"    missed   {rows[i]['label']:9s} {rows[i]['text'][:90]!r}")
+            if not judged[i]["caught"]:
+                how = "wrong kind" if judged[i]["routed"] else "missed"
+                print(f"    {how:10s} {rows[i]['label']:9s} {rows[i]['text'][:90]!r}")
+            elif not judged[i]["right_region"]:
+                print(f"    region    {rows[i].get('region', 'none'):9s} "
+                      f"{rows[i]['text'][:90]!r}")
         for i in calm:
-            if by_pipeline[i]:
-                print(f"    alarmed  {rows[i]['text'][:100]!r}")
+            if judged[i]["routed"]:
+                print(f"    alarmed   {rows[i]['text'][:100]!r}")
+    return figures
 
 
 PROVIDER_SET = ROOT / "tests" / "data" / "heldout_provider.yml"
@@ -262,7 +335,7 @@ def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     model_file = training.ensure_model(settings.models_dir)
     heldout(model_file, out)
     provider_search(model_file)
-    safety(model_file)
+    safety(model_file, settings.default_region)
     if not skip_cv:
         cross_validate(folds)
     print(f"reports written to {out}")

@@ -162,8 +162,51 @@ def test_crisis_reply_uses_the_classes_found_and_the_region() -> None:
                                                   entities=entities))
     uk, _ = _run(ActionCrisisResponse(), _message("crisis_suicide", "i want to die",
                                                   entities=entities), slots={"region": "UK"})
-    assert "988" in us[0]["text"] and "116 123" not in us[0]["text"]
+    # nothing says where: the deployment's country first, then one line for the other
+    assert us[0]["text"].index("988") < us[0]["text"].index("If you are in the UK: Samaritans")
     assert "116 123" in uk[0]["text"] and "988" not in uk[0]["text"]
+
+
+@pytest.mark.parametrize(("text", "slots", "metadata", "main", "other"), [
+    ("i want to die, we live in Cardiff", {"region": "US"}, {}, "116 123", "988"),  # message
+    ("i want to die", {"region": "UK"}, {"country": "US"}, "116 123", "988"),  # then the slot
+    ("i want to die", {}, {"country": "UK"}, "116 123", "988"),  # then the SMS number's country
+    ("i want to die, the ER sent us home", {}, {"country": "UK"}, "988", "116 123"),
+])
+def test_the_crisis_reply_numbers_follow_what_tells_where_the_person_is(
+    text: str, slots: dict, metadata: dict, main: str, other: str,
+) -> None:
+    tracker = Tracker(
+        sender_id="t", slots=slots, paused=False, followup_action=None, active_loop={},
+        latest_message=_message("crisis_suicide", text,
+                                entities=[{"entity": "crisis_type", "value": "suicide"}]),
+        events=[{"event": "user", "text": text, "metadata": metadata}],
+        latest_action_name="action_listen",
+    )
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionCrisisResponse().run(dispatcher, tracker, {}))
+    reply = dispatcher.messages[0]["text"]
+    assert main in reply and other not in reply and "If you are in" not in reply
+
+
+def test_medicines_in_a_crisis_add_what_to_do_if_too_many_were_taken() -> None:
+    messages, _ = _run(ActionCrisisResponse(), _message(
+        "crisis_emergency", "dad drank his whole bottle of liquid morphine, he's very sleepy",
+        entities=[{"entity": "crisis_type", "value": "emergency"}]))
+    assert "911" in messages[0]["text"] and "1-800-222-1222" in messages[0]["text"]
+
+
+def test_a_crisis_while_paused_says_the_conversation_waits_for_staff() -> None:
+    tracker = Tracker(
+        sender_id="t", slots={}, paused=True, followup_action=None, active_loop={},
+        latest_message=_message("crisis_suicide", "i want to end it tonight",
+                                entities=[{"entity": "crisis_type", "value": "suicide"}]),
+        events=[], latest_action_name="action_listen",
+    )
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionCrisisResponse().run(dispatcher, tracker, {}))
+    assert "988" in dispatcher.messages[0]["text"]
+    assert "waiting for a person from our team" in dispatcher.messages[0]["text"]
 
 
 def test_crisis_reply_ends_an_active_loop_and_mentions_the_hospice_line() -> None:

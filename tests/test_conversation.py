@@ -135,6 +135,37 @@ def test_crisis_after_an_faq_answer_gives_the_uk_numbers(servers: stack.Stack) -
     assert "911" not in reply[0]["text"]
 
 
+def _all(reply: list[dict[str, Any]]) -> str:
+    """The REST channel sends one message per paragraph: read them all."""
+    return "\n\n".join(m.get("text") or "" for m in reply)
+
+
+def test_crisis_numbers_follow_the_place_the_message_names(servers: stack.Stack) -> None:
+    uk = _all(User(servers).say("im in glasgow and honestly I want to end my life"))
+    assert "116 123" in uk and "999" in uk
+    assert "988" not in uk and "911" not in uk
+    us = _all(User(servers).say("we live in Tulsa, OK and my husband says he will shoot "
+                                "himself tonight"))
+    assert "988" in us and "911" in us and "116 123" not in us
+    gp = _all(User(servers).say("the GP won't listen and my dad says he wants to kill himself"))
+    assert "116 123" in gp and "988" not in gp
+
+
+def test_a_crisis_that_says_nothing_of_where_adds_the_other_country(
+    servers: stack.Stack,
+) -> None:
+    reply = _all(User(servers).say("I want to kill myself"))
+    assert reply.index("988") < reply.index("If you are in the UK: Samaritans 116 123, 999.")
+
+
+def test_medicines_being_taken_gets_practical_steps(servers: stack.Stack) -> None:
+    reply = _all(User(servers).say(
+        "my son lives with us and keeps taking his mum's oxycodone, she's in agony"))
+    for step in ("locked away", "count them", "pharmacist", "Adult Protective Services",
+                 "911"):
+        assert step in reply, step
+
+
 def test_ordinary_talk_about_dying_gets_its_normal_answer(servers: stack.Stack) -> None:
     for text in ("my grandmother is dying, what does hospice do?",
                  "what happens in the last days of life?"):

@@ -129,6 +129,20 @@ def test_handoff_posts_a_redacted_summary_pauses_and_staff_can_resume(
     assert "automated" in _text(_say(servers, sender, "hello"))
 
 
+def test_a_crisis_while_paused_still_gets_the_crisis_reply(servers: stack.Stack) -> None:
+    """After a hand-off the assistant is silent, except for a crisis: then the person gets
+    the crisis numbers at once, is told the conversation is waiting for staff, and the
+    conversation stays paused for everything else."""
+    sender = f"test-{uuid.uuid4().hex}"
+    assert "paused" in _text(_say(servers, sender, "can I talk to a real person please"))
+    assert _say(servers, sender, "are you there?") == []
+    crisis = _text(_say(servers, sender, "I can't do this anymore, I want to kill myself. "
+                                         "I live in Leeds"))
+    assert "116 123" in crisis and "999" in crisis and "988" not in crisis
+    assert "waiting for a person from our team" in crisis
+    assert _say(servers, sender, "hello?") == []  # still paused
+
+
 def test_rasa_api_refuses_requests_without_the_token(servers: stack.Stack) -> None:
     url = f"http://{servers.host}:{servers.rasa_port}/conversations/x/tracker"
     with pytest.raises(urllib.error.HTTPError) as error:

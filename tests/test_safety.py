@@ -13,8 +13,8 @@ from knowledge.helplines import default_helplines
 from settings import ROOT
 
 DATA = ROOT / "tests" / "data"
-# Sets the rules were fitted to: regression tests. The third, never-tuned set is reported by
-# `make eval` (tests/data/safety_heldout2.yml), not asserted here.
+# Sets the rules were fitted to: regression tests. The other sets (safety_heldout2.yml, the
+# independent dev and test splits) are reported by `make eval`, not asserted here.
 TUNED_SETS = ["safety_set.yml", "safety_heldout.yml"]
 
 
@@ -28,6 +28,24 @@ def test_every_crisis_message_in_the_labelled_sets_is_caught(name: str) -> None:
     missed = [r["text"] for r in _rows(name) if r["label"] != "none"
               and not detector.classes(r["text"])]
     assert not missed
+
+
+@pytest.mark.parametrize("name", TUNED_SETS)
+def test_every_crisis_row_of_the_tuned_sets_gets_its_kinds_numbers_for_its_region(
+    name: str, trained_model,
+) -> None:
+    """Through the whole trained NLU pipeline and the crisis action, as a person would see
+    it: the reply must carry the numbers of the row's kind (988 / Samaritans for suicide,
+    Poison Control / NHS 111 for an overdose, ...) for the region the message implies."""
+    import asyncio
+
+    from navigator.evaluate import _parse_all, crisis_reply_for, judge_crisis_row
+
+    rows = [r for r in _rows(name) if r["label"] != "none"]
+    parses, _ = asyncio.run(_parse_all(trained_model, [r["text"] for r in rows]))
+    wrong = [(r["label"], r.get("region"), r["text"]) for r, p in zip(rows, parses, strict=True)
+             if not judge_crisis_row(r, crisis_reply_for(p), "US")["caught"]]
+    assert wrong == []
 
 
 @pytest.mark.parametrize("name", TUNED_SETS)

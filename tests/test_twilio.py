@@ -159,8 +159,11 @@ class FakeTwilio:
 class Phone:
     """One person texting the assistant's number through Twilio (signed webhooks)."""
 
-    def __init__(self, webhook: str, api: FakeTwilio, whatsapp: bool = False) -> None:
-        digits = f"+1555{secrets.randbelow(10**7):07d}"
+    def __init__(self, webhook: str, api: FakeTwilio, whatsapp: bool = False,
+                 uk: bool = False) -> None:
+        # US 555 numbers, or UK numbers from Ofcom's range for drama (07700 900000-900999)
+        digits = (f"+447700900{secrets.randbelow(1000):03d}" if uk
+                  else f"+1555{secrets.randbelow(10**7):07d}")
         USED.append(digits)
         self.number = f"whatsapp:{digits}" if whatsapp else digits
         self.webhook = webhook
@@ -242,7 +245,7 @@ def servers(trained_model: Path, var: Path, api: FakeTwilio) -> Iterator[stack.S
 @pytest.fixture
 def phone(servers: stack.Stack, api: FakeTwilio) -> Callable[..., Phone]:
     webhook = f"http://{servers.host}:{servers.rasa_port}/webhooks/twilio/webhook"
-    return lambda whatsapp=False: Phone(webhook, api, whatsapp)
+    return lambda whatsapp=False, uk=False: Phone(webhook, api, whatsapp, uk)
 
 
 def _say_rest(servers: stack.Stack, text: str) -> list[dict[str, Any]]:
@@ -416,6 +419,20 @@ def test_every_stop_word_opts_out_and_every_start_word_opts_back_in(
     assert person.say(start) == [WELCOME_TEXT]
 
 
+def test_a_crisis_by_sms_gets_the_numbers_of_the_country_it_comes_from(
+    phone: Callable[..., Phone],
+) -> None:
+    uk = " ".join(phone(uk=True).say("i cant go on like this, i want to end my life",
+                                     FromCountry="GB"))
+    assert "116 123" in uk and "999" in uk and "988" not in uk
+    us = " ".join(phone().say("honestly kms tonight, im done", FromCountry="US"))
+    assert "988" in us and "911" in us and "116 123" not in us
+    # what the message says beats the number's country
+    visiting = " ".join(phone().say(
+        "im in Leeds with mum and she says she'll take all her pills tonight", FromCountry="US"))
+    assert "999" in visiting and "988" not in visiting
+
+
 def test_help_says_what_this_is_and_how_to_stop(phone: Callable[..., Phone]) -> None:
     for word in ("HELP", "info"):
         reply = phone().say(word)
@@ -469,12 +486,17 @@ def test_the_fake_api_never_refused_us(api: FakeTwilio) -> None:
     assert api.refused == []
 
 
-def test_logs_hold_no_phone_numbers_or_message_texts(servers: stack.Stack, var: Path) -> None:
-    """Last on purpose: looks through everything the tests above made the servers log."""
+def test_logs_hold_no_phone_numbers_or_message_texts(
+    servers: stack.Stack, var: Path, phone: Callable[..., Phone],
+) -> None:
+    """Sends its own messages first (so it checks something when run alone), then looks
+    through everything this run made the servers log, its messages and all sent before."""
+    phone().say("what is hospice care? my mum lives at 12 Elm Street, call me back")
+    phone(uk=True).say("is there a hospice near LS6 2AB for my dad please", FromCountry="GB")
     log = "\n".join(p.read_text(encoding="utf-8", errors="replace")
                     for p in (var / "rasa.log", var / "actions.log"))
     assert "bot.channels.twilio" in log
-    numbers = [u for u in USED if u.startswith("+1555")]
+    numbers = [u for u in USED if u.startswith("+")]
     assert numbers
     for secret in [*USED, *(n.lstrip("+") for n in numbers), AUTH_TOKEN]:
         assert secret not in log, secret

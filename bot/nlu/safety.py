@@ -34,13 +34,12 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from spacy.matcher import Matcher
 
-from knowledge.helplines import CRISIS_KIND_FOR_INTENT
+from knowledge.helplines import CRISIS_KIND_FOR_INTENT, CRISIS_ORDER, INTENT_FOR_KIND
+from knowledge.helplines import SAFETY_PATTERNS_FILE as PATTERNS_FILE
 
-PATTERNS_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "safety_patterns.yml"
 # The reply for the first class found wins the intent; every class found is passed on.
-PRIORITY = ("emergency", "overdose", "suicide", "abuse")
-INTENT_FOR = {"emergency": "crisis_emergency", "overdose": "crisis_emergency",
-              "suicide": "crisis_suicide", "abuse": "crisis_abuse"}
+PRIORITY = CRISIS_ORDER
+INTENT_FOR = INTENT_FOR_KIND
 NEGATIONS = {"not", "no", "never", "nobody", "neither", "nor", "without"}
 NEGATION_WINDOW = 3
 DEFINITION_CUES = re.compile(r"\b(mean|means|meaning|definition|define|stand for|called)\b")
@@ -74,13 +73,21 @@ class Speller:
 
     def __init__(self, vocabulary: set[str]) -> None:
         self.vocabulary = sorted(w for w in vocabulary if len(w) >= self.MIN_LENGTH)
+        self.by_length: dict[int, list[str]] = {}
+        for w in self.vocabulary:
+            self.by_length.setdefault(len(w), []).append(w)
         self.known = set(vocabulary)
         self.correct = lru_cache(maxsize=50_000)(self._correct)
 
     def _correct(self, word: str) -> str:
         if len(word) < self.MIN_LENGTH or word in self.known or not word.isalpha():
             return word
-        close = difflib.get_close_matches(word, self.vocabulary, n=1, cutoff=self.CUTOFF)
+        # difflib's ratio is 2*matches/(len(a)+len(b)) <= 2*min/(a+b): only words of a near
+        # length can reach the cutoff, so only those are compared (same result, faster).
+        n = len(word)
+        near = [w for length, ws in self.by_length.items()
+                if 2 * min(n, length) / (n + length) >= self.CUTOFF for w in ws]
+        close = difflib.get_close_matches(word, near, n=1, cutoff=self.CUTOFF)
         return close[0] if close else word
 
     def __call__(self, text: str) -> str:
@@ -123,20 +130,31 @@ class CrisisDetector:
         lists = {k: [str(w) for w in v] for k, v in spec["lists"].items()}
         self.nlp = spacy.blank("en")
         self.matchers: dict[str, dict[str, Matcher]] = {}
+        # For each matcher, the words each pattern cannot match without (one set per
+        # required token): a matcher is run only when some pattern could match at all.
+        self.needs: dict[tuple[str, str], list[list[frozenset[str]]]] = {}
         words: set[str] = set()
         for kind, rules in spec["classes"].items():
             self.matchers[kind] = {}
-            for role in ("patterns", "exclude", "past"):
+            for role in ("patterns", "exclude", "past", "present"):
                 if not rules.get(role):
                     continue
                 matcher = Matcher(self.nlp.vocab)
+                needs = []
                 for i, pattern in enumerate(rules[role]):
                     specs = _token_specs(pattern, lists)
                     matcher.add(f"{kind}-{role}-{i}", [specs])
-                    if role == "patterns":
-                        words.update(w for t in specs for w in t.get("LOWER", {}).get("IN", []))
+                    needs.append([frozenset(t["LOWER"]["IN"]) for t in specs
+                                  if "LOWER" in t and t.get("OP") != "?"])
+                    # every role's words: an excluded word ("collapse") must not be
+                    # "corrected" into a pattern word ("collapsed")
+                    words.update(w for t in specs for w in t.get("LOWER", {}).get("IN", []))
                 self.matchers[kind][role] = matcher
+                self.needs[(kind, role)] = needs
         self.speller = Speller(words)
+
+    def _could_match(self, kind: str, role: str, words: set[str]) -> bool:
+        return any(all(need & words for need in needs) for needs in self.needs[(kind, role)])
 
     def hits(self, text: str) -> list[Hit]:
         """Every match that counts, in the order of PRIORITY."""
@@ -150,15 +168,19 @@ class CrisisDetector:
         asks_meaning = bool(DEFINITION_CUES.search(clean))
         found: list[Hit] = []
         cleared = 0
+        words = {t.lower_ for t in doc}
         for kind in PRIORITY:
             roles = self.matchers.get(kind)
-            if not roles:
+            if not roles or not self._could_match(kind, "patterns", words):
                 continue
             matches = roles["patterns"](doc)
-            if "past" in roles and roles["past"](doc):
+            if ("past" in roles and self._could_match(kind, "past", words) and roles["past"](doc)
+                    and not ("present" in roles and self._could_match(kind, "present", words)
+                             and roles["present"](doc))):
                 cleared += len(matches)
                 continue
-            excluded = [(s, e) for _, s, e in roles["exclude"](doc)] if "exclude" in roles else []
+            excluded = [(s, e) for _, s, e in roles["exclude"](doc)] if (
+                "exclude" in roles and self._could_match(kind, "exclude", words)) else []
             for _, start, end in matches:
                 span = doc[start:end]
                 if (

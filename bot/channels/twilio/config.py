@@ -106,6 +106,21 @@ def _bare_number(address: str) -> str:
     return re.sub(r"\s+", "", address)
 
 
+# Country calling codes and Twilio's FromCountry values of the two regions we serve.
+_REGION_OF_PREFIX = (("+44", "UK"), ("+1", "US"))
+_REGION_OF_COUNTRY = {"GB": "UK", "US": "US"}
+
+
+def region_of_sender(address: str, from_country: str | None = None) -> str | None:
+    """``UK`` or ``US`` for a sender's number (Twilio's ``FromCountry`` first, else the
+    calling code), or None; the crisis reply uses it when the message says nothing."""
+    if from_country:
+        return _REGION_OF_COUNTRY.get(from_country.strip().upper())
+    bare = _bare_number(address)
+    return next((region for prefix, region in _REGION_OF_PREFIX if bare.startswith(prefix)),
+                None)
+
+
 def number_hash(address: str) -> str:
     """SHA-256 of a phone number without its channel prefix (STOP on one channel stops both)."""
     return hashlib.sha256(_bare_number(address).encode("utf-8")).hexdigest()

@@ -18,7 +18,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.twilio.config import TwilioConfig, default_var_dir, number_ref
+from bot.channels.twilio.config import (
+    TwilioConfig,
+    default_var_dir,
+    number_ref,
+    region_of_sender,
+)
 from bot.channels.twilio.options import CHOICE, choose_option, offered_options
 from bot.channels.twilio.optouts import OPT_OUT_FILE, OptOutStore, SqlOptOutStore
 from bot.channels.twilio.sending import TwilioOutput, TwilioSender
@@ -177,8 +182,10 @@ class TwilioChannel(InputChannel):
         else:
             if CHOICE.match(text):
                 text = choose_option(text, await offered_options(tracker_store, sender)) or text
+            region = region_of_sender(sender, params.get("FromCountry"))
             message = UserMessage(text, out, sender, input_channel=self.name(),
-                                  message_id=(params.get("MessageSid") or None))
+                                  message_id=(params.get("MessageSid") or None),
+                                  metadata={"country": region} if region else None)
             try:
                 await on_new_message(message)
             except Exception as err:

@@ -1,0 +1,167 @@
+"""Which country a message comes from: places (towns, states, ZIP codes, postcodes) and
+telling words ("GP", "A&E", "Medicare"), for the crisis reply's numbers.
+
+The words live in knowledge/region_cues.yml; places come from the directory's offline
+gazetteer (providers.geo). A place after "live in", "I'm in", "moved to" wins over other
+places; otherwise the cues must agree, and when they disagree the answer is None (the reply
+then gives both countries' numbers).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from providers.geo import STATE_BY_NAME, UK_POSTCODE, US_STATES, US_ZIP, gazetteer
+
+CUES_FILE = Path(__file__).parent / "region_cues.yml"
+COUNTRY = {"US": "US", "GB": "UK"}
+# A bare town name counts when it has this many people in one country and at least RATIO
+# times as many as any town of that name in the other ("Swansea": Wales, not Massachusetts).
+BIG_TOWN = 20_000
+RATIO = 3
+SMALL_TOWN = 1_000  # after "in"/"near", a town of one country counts from this size
+AMBIGUOUS_STATES = {"georgia", "washington", "jersey"}  # also a country / a UK town
+WORD = re.compile(r"[A-Za-z][A-Za-z'.&-]*")
+# Two-letter state codes that are also everyday words in capitals are left out.
+STATE_AFTER_COMMA = re.compile(
+    r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*,\s*(" + "|".join(
+        c for c in US_STATES if c not in {"OK", "IN", "ME", "OR", "HI", "OH", "AS", "ID"})
+    + r")\b")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One thing in a message that tells a country."""
+
+    region: str  # "US" or "UK"
+    start: int  # character offset
+    text: str
+    here_now: bool  # preceded by "live in", "I'm in", ... (where the person is now)
+
+
+@lru_cache(maxsize=1)
+def _spec() -> dict:
+    data = yaml.safe_load(CUES_FILE.read_text(encoding="utf-8"))
+    words = [(region, str(w)) for region, ws in data["words"].items() for w in ws]
+    words += [("UK", w) for w in data["uk_areas"]] + [("US", w) for w in data["us_areas"]]
+    words.sort(key=lambda rw: len(rw[1]), reverse=True)
+    pattern = "|".join(re.escape(w) for _, w in words)
+    region_of = {w.lower(): r for r, w in words}
+    exact = {w: r for r, ws in data["exact"].items() for w in ws}
+    return {
+        "words": re.compile(rf"(?<![\w&])({pattern})(?![\w&])", re.IGNORECASE),
+        "region_of": region_of,
+        "exact": re.compile(r"(?<![\w.])(" + "|".join(re.escape(w) for w in exact)
+                            + r")(?![\w])"),
+        "exact_region": exact,
+        "here_now": {w.lower() for w in data["here_now"]},
+        "not_places": {w.lower() for w in data["not_places"]},
+    }
+
+
+def _here_now(text: str, start: int) -> bool:
+    """Whether the words just before ``start`` say the person is there now ("we live in")."""
+    before = text[max(0, start - 40):start].lower().replace("\u2019", "'")
+    words = re.findall(r"[a-z']+", before)[-4:]
+    if "from" in words:  # "moved to Milwaukee from Manchester": Manchester is the past
+        words = words[len(words) - words[::-1].index("from"):]
+    joined = " ".join(words)
+    return any(w in _spec()["here_now"] for w in words) or any(
+        p in joined for p in ("i am", "we are", "moved to"))
+
+
+def _town_cues(text: str) -> list[Cue]:
+    """Capitalised town names (1-3 words) that are big in one country only, or followed by a
+    US state ("Tulsa, OK")."""
+    gaz = gazetteer()
+    cues: list[Cue] = []
+    tokens = list(WORD.finditer(text))
+    taken: set[int] = set()
+    for n in (3, 2, 1):
+        for i in range(len(tokens) - n + 1):
+            if taken & set(range(i, i + n)):
+                continue
+            span = tokens[i:i + n]
+            after_cue = re.search(r"\b(in|near|at|outside|around|from)\s+$",
+                                  text[:span[0].start()].lower())
+            if not after_cue and not all(t.group(0)[0].isupper() for t in span):
+                continue  # a lower-case town name counts only after "in", "near", ...
+            name = " ".join(t.group(0).rstrip(".'").lower() for t in span)
+            us, uk = gaz.us_towns.get(name, []), gaz.uk_towns.get(name, [])
+            if not us and not uk:
+                continue
+            after = text[span[-1].end():span[-1].end() + 4]
+            state = re.match(r",?\s*([A-Z]{2})\b", after)
+            region = None
+            if state and state.group(1) in US_STATES and any(
+                    t.state == state.group(1) for t in us):
+                region = "US"
+            elif name in _spec()["not_places"]:
+                region = None
+            elif not (us and uk) and after_cue and max(
+                    t.population for t in us + uk) >= SMALL_TOWN:
+                region = "US" if us else "UK"  # "in Carmarthen": a town of one country only
+            else:
+                big_us = max((t.population for t in us), default=0)
+                big_uk = max((t.population for t in uk), default=0)
+                if big_uk >= BIG_TOWN and big_uk >= RATIO * big_us:
+                    region = "UK"
+                elif big_us >= BIG_TOWN and big_us >= RATIO * big_uk:
+                    region = "US"
+            if region:
+                start = span[0].start()
+                cues.append(Cue(region, start, name, _here_now(text, start)))
+                taken |= set(range(i, i + n))
+    return cues
+
+
+def cues(text: str) -> list[Cue]:
+    """Every country cue in ``text``, in order."""
+    spec = _spec()
+    found: list[Cue] = []
+    for m in spec["words"].finditer(text):
+        region = spec["region_of"][m.group(1).lower()]
+        found.append(Cue(region, m.start(), m.group(1), _here_now(text, m.start())))
+    for m in spec["exact"].finditer(text):
+        found.append(Cue(spec["exact_region"][m.group(1)], m.start(), m.group(1),
+                         _here_now(text, m.start())))
+    lowered = text.lower()
+    for name, _code in STATE_BY_NAME.items():
+        if name in AMBIGUOUS_STATES:
+            continue
+        for m in re.finditer(rf"(?<![a-z]){re.escape(name)}(?![a-z])", lowered):
+            found.append(Cue("US", m.start(), name, _here_now(text, m.start())))
+    for m in STATE_AFTER_COMMA.finditer(text):  # "Orange County, CA"
+        found.append(Cue("US", m.start(), m.group(0), _here_now(text, m.start())))
+    gaz = gazetteer()
+    for m in US_ZIP.finditer(text):
+        if gaz.zip(m.group(1)) and text[max(0, m.start() - 1):m.start()] not in ("$", "£"):
+            found.append(Cue("US", m.start(), m.group(0), _here_now(text, m.start())))
+    for m in UK_POSTCODE.finditer(text.upper()):
+        if gaz.outcode(m.group(1)):
+            found.append(Cue("UK", m.start(), m.group(0), _here_now(text, m.start())))
+    others = sorted(found, key=lambda c: c.start)
+    # A town right before an area, state or nation is qualified by it ("Lincoln,
+    # Lincolnshire", "Perth, Scotland"): the qualifier decides.
+    towns = [t for t in _town_cues(text) if not any(
+        0 <= o.start - (t.start + len(t.text)) <= 3  # qualified by what follows
+        or o.start <= t.start < o.start + len(o.text)  # the same words, already a cue
+        for o in others)]
+    return sorted(others + towns, key=lambda c: c.start)
+
+
+def region_of_message(text: str | None) -> str | None:
+    """``US`` or ``UK`` when the message tells where the person is, else None."""
+    if not text:
+        return None
+    found = cues(text)
+    now = [c for c in found if c.here_now]
+    if now:
+        return now[-1].region
+    regions = {c.region for c in found}
+    return regions.pop() if len(regions) == 1 else None
