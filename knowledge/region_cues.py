@@ -19,7 +19,6 @@ import yaml
 from providers.geo import STATE_BY_NAME, UK_POSTCODE, US_STATES, US_ZIP, gazetteer
 
 CUES_FILE = Path(__file__).parent / "region_cues.yml"
-COUNTRY = {"US": "US", "GB": "UK"}
 # A bare town name counts when it has this many people in one country and at least RATIO
 # times as many as any town of that name in the other ("Swansea": Wales, not Massachusetts).
 BIG_TOWN = 20_000
