@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from knowledge.regions import AMBIGUOUS_IN_TEXT, REGION_WORDS
 from providers.geo import STATE_BY_NAME, UK_POSTCODE, US_STATES, US_ZIP, gazetteer
 
 CUES_FILE = Path(__file__).parent / "region_cues.yml"
@@ -47,6 +48,8 @@ class Cue:
 def _spec() -> dict:
     data = yaml.safe_load(CUES_FILE.read_text(encoding="utf-8"))
     words = [(region, str(w)) for region, ws in data["words"].items() for w in ws]
+    words += [(region, w) for region, ws in REGION_WORDS.items() for w in ws
+              if w not in AMBIGUOUS_IN_TEXT]
     words += [("UK", w) for w in data["uk_areas"]] + [("US", w) for w in data["us_areas"]]
     words.sort(key=lambda rw: len(rw[1]), reverse=True)
     pattern = "|".join(re.escape(w) for _, w in words)

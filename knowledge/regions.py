@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 REGIONS = ("US", "UK")
+AMBIGUOUS_IN_TEXT = {"us", "u.s.", "states", "nhs", "gb"}
 
-_REGION_WORDS = {
+# What people call each country. "us", "u.s.", "states", "nhs" and "gb" are too ambiguous in
+# free text (region_in_message and region_cues skip them there; "US" in capitals counts).
+REGION_WORDS = {
     "UK": {"uk", "u.k.", "united kingdom", "britain", "great britain", "gb", "england",
            "scotland", "wales", "northern ireland", "nhs"},
     "US": {"us", "u.s.", "usa", "u.s.a.", "united states", "united states of america",
@@ -21,9 +24,9 @@ def region_in_message(text: str | None) -> str | None:
     if re.search(r"\b(US|U\.S\.)(?![A-Za-z])", text):
         return "US"
     lowered = " ".join(text.lower().split())
-    for region, names in _REGION_WORDS.items():
+    for region, names in REGION_WORDS.items():
         for name in sorted(names, key=len, reverse=True):
-            if name not in {"us", "u.s.", "states", "nhs", "gb"} and re.search(
+            if name not in AMBIGUOUS_IN_TEXT and re.search(
                 rf"(?<![a-z]){re.escape(name)}(?![a-z])", lowered
             ):
                 return region
@@ -35,7 +38,7 @@ def region_from_text(text: str | None) -> str | None:
     if not text:
         return None
     words = " ".join(text.lower().replace("the ", " ").split())
-    for region, names in _REGION_WORDS.items():
+    for region, names in REGION_WORDS.items():
         if words in names or text.strip().upper() == region:
             return region
     return None
