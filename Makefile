@@ -86,7 +86,7 @@ test: system-deps $(STAMP) $(AXE) model
 	@echo "==> lint"
 	@$(PY) -m ruff check .
 	@echo "==> import contracts"
-	@$(VENV)/bin/lint-imports --no-cache > var/lint-imports.log 2>&1 || { cat var/lint-imports.log; exit 1; }
+	@mkdir -p var && $(VENV)/bin/lint-imports --no-cache > var/lint-imports.log 2>&1 || { cat var/lint-imports.log; exit 1; }
 	@echo "==> tests"
 	@$(PY) -m pytest
 
