@@ -56,14 +56,14 @@ class ActionCrisisResponse(Action):
         if not kinds and intent in CRISIS_KIND_FOR_INTENT:
             kinds = [CRISIS_KIND_FOR_INTENT[intent]]
         said = message.get("text") or ""
-        if ({"emergency", "suicide"} & set(kinds) and "overdose" not in kinds
-                and mentions_medicines(said)):
+        medicines = mentions_medicines(said)
+        if {"emergency", "suicide"} & set(kinds) and "overdose" not in kinds and medicines:
             kinds.append("overdose")  # medicines are involved: what to do if too many taken
         language, _ = reader(tracker)
         region, other = crisis_region(tracker)
         text = HELPLINES.crisis_reply(
             kinds or ["emergency"], language, region, in_hospice="hospice" in said.lower(),
-            other_region=other, medicines_taken=mentions_medicines(said),
+            other_region=other, medicines_taken=medicines,
             paused=tracker.is_paused())
         contact = human_contact(language)
         dispatcher.utter_message(text=f"{text}\n\n{contact}" if contact else text)

@@ -84,10 +84,14 @@ class Helplines:
         """Whether ``reply`` gives every number a ``kind`` of crisis needs in ``region``."""
         return all(_says(reply, self.numbers[region][n]["label"]) for n in self.kinds[kind])
 
-    def leads_with(self, reply: str, region: str) -> bool:
+    def other_country_start(self, language: str = "en") -> str:
+        """How the other-country line begins ("If you are in "), to find it in a reply."""
+        return self._template(language, "other_country", "US").split("{", 1)[0]
+
+    def leads_with(self, reply: str, region: str, language: str = "en") -> bool:
         """Whether ``reply``'s main text (before any other-country line) uses ``region``'s
         emergency number and not another region's."""
-        main = reply.split("\n\nIf you are in ", 1)[0]
+        main = reply.split("\n\n" + self.other_country_start(language), 1)[0]
         others = [r for r in self.numbers if r != region]
         return _says(main, self.numbers[region]["emergency"]["label"]) and not any(
             _says(main, self.numbers[r]["emergency"]["label"]) for r in others)
