@@ -175,6 +175,27 @@ class ActionSetRegion(Action):
         return [SlotSet("region", region)]
 
 
+def offer_buttons(message: dict[str, Any], language: str) -> list[knowledge.Button]:
+    """The "did you mean" topic buttons for a parsed message: the likeliest two FAQ entries or
+    offerable intents, in ranking order. ``navigator eval`` counts an offer as right only when
+    the right entry is among these."""
+    buttons: list[knowledge.Button] = []
+    for intent in message.get("intent_ranking") or []:
+        name = intent.get("name")
+        if name == "faq":
+            for entry_id, _conf in selected_faq_ids(message)[:2]:
+                entry = KB.get(entry_id)
+                if entry:
+                    buttons.append(
+                        knowledge.Button(entry.label(language), knowledge.faq_payload(entry_id))
+                    )
+        elif name in OFFERABLE_INTENTS:
+            buttons.append(knowledge.Button(say(OFFERABLE_INTENTS[name], language), f"/{name}"))
+        if len(buttons) >= 2:
+            break
+    return buttons[:2]
+
+
 class ActionAskAffirmation(Action):
     """Low confidence: offer the two likeliest topics as buttons, plus "Something else"."""
 
@@ -184,24 +205,8 @@ class ActionAskAffirmation(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        message = tracker.latest_message or {}
         language, _ = reader(tracker)
-        buttons: list[knowledge.Button] = []
-        for intent in message.get("intent_ranking") or []:
-            name = intent.get("name")
-            if name == "faq":
-                for entry_id, _conf in selected_faq_ids(message)[:2]:
-                    entry = KB.get(entry_id)
-                    if entry:
-                        buttons.append(
-                            knowledge.Button(entry.label(language), knowledge.faq_payload(entry_id))
-                        )
-            elif name in OFFERABLE_INTENTS:
-                buttons.append(knowledge.Button(say(OFFERABLE_INTENTS[name], language),
-                                                f"/{name}"))
-            if len(buttons) >= 2:
-                break
-        buttons = buttons[:2]
+        buttons = offer_buttons(tracker.latest_message or {}, language)
         text = say("not_sure_offer" if buttons else "not_sure_ask", language)
         something_else = knowledge.Button(say("something_else", language), "/out_of_scope")
         send_reply(dispatcher, knowledge.Reply(text, [*buttons, something_else]))

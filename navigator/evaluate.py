@@ -1,7 +1,8 @@
 """``navigator eval``: how well the assistant understands people. Prints figures; gates nothing.
 
-1. Accuracy on tests/data/heldout_realworld.yml: real people's questions from public pages,
-   never used for training, through the whole trained NLU pipeline (fallbacks included).
+1. Accuracy on the real-question corpus (tests/data/realworld/: questions people posted in
+   public, never used for training), dev and frozen test splits, through the whole trained
+   NLU pipeline: right first time, right entry among the buttons actually shown, wrong.
 2. Provider-search messages (tests/data/heldout_provider.yml): intent, place, service.
 3. Crisis recall by kind on the labelled safety sets, counted through the crisis action: a
    row is caught only when the reply carries its kind's numbers for its region; false alarms;
@@ -15,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import statistics
 import time
 from collections import Counter
@@ -27,7 +29,13 @@ import yaml
 from navigator import training
 from settings import ROOT, Settings
 
-HELDOUT = ROOT / "tests" / "data" / "heldout_realworld.yml"
+REAL_QUESTIONS = ROOT / "tests" / "data" / "realworld"
+REAL_SPLITS = {"dev": "dev split (read and tuned on)",
+               "test": "TEST split (frozen: figures only, its rows are never printed)"}
+FROZEN_REAL = {"test"}
+# Two texts are near-duplicates when their word sets overlap this much (Jaccard: shared words
+# over all words), e.g. "who pays for palliative care?" and "Who pays for palliative care".
+NEAR_DUP_JACCARD = 0.8
 
 
 def predicted_label(parse: dict[str, Any]) -> str:
@@ -39,19 +47,19 @@ def predicted_label(parse: dict[str, Any]) -> str:
     return intent
 
 
-def offered_labels(parse: dict[str, Any], n: int = 2) -> list[str]:
-    """What the fallback would offer as buttons: the likeliest FAQ entries or intents."""
-    labels: list[str] = []
-    for item in parse.get("intent_ranking") or []:
-        name = item.get("name")
-        if name == "faq":
-            ranking = parse.get("response_selector", {}).get("faq", {}).get("ranking", [])
-            labels += [r["intent_response_key"] for r in ranking[:n]]
-        elif name != "nlu_fallback":
-            labels.append(name)
-        if len(labels) >= n:
-            break
-    return labels[:n]
+def offered_labels(parse: dict[str, Any]) -> list[str]:
+    """The labels of the "did you mean" buttons the person is actually shown (the action's own
+    choice, so an offer counts only when it was on screen)."""
+    from actions.faq import offer_buttons
+
+    labels = []
+    for button in offer_buttons(parse, "en"):
+        payload = button.payload
+        if payload.startswith('/faq{"faq_id":"'):
+            labels.append("faq/" + payload.split('"')[3])
+        else:
+            labels.append(payload.lstrip("/"))
+    return labels
 
 
 def cross_validate(folds: int) -> None:
@@ -130,44 +138,126 @@ async def _parse_all(
     return parses, seconds
 
 
-def heldout(model_file: Path, out: Path) -> float:
-    """Accuracy on the real-world held-out questions; prints the misses."""
-    data = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
-    rows = data["examples"]
-    print(f"== held-out real-world questions ({len(rows)} from {HELDOUT.relative_to(ROOT)}) ==",
-          flush=True)
-    parses, seconds = asyncio.run(_parse_all(model_file, [r["text"] for r in rows]))
-    right = offered = fell_back = 0
-    misses = []
-    for row, parse in zip(rows, parses, strict=True):
-        label = predicted_label(parse)
-        if label == row["label"]:
-            right += 1
-        elif label == "nlu_fallback":
-            fell_back += 1
-            if row["label"] in offered_labels(parse):
-                offered += 1
-            else:
-                misses.append((row, label))
-        else:
-            misses.append((row, label))
-    n = len(rows)
-    print(f"  answered right first time          {right}/{n} = {right / n:.1%}")
-    print(f"  unsure, right topic offered        {offered}/{n} = {offered / n:.1%}")
-    print(f"  right answer or right offer        {(right + offered) / n:.1%}")
-    print(f"  fallbacks in all                   {fell_back}/{n}")
-    ms = sorted(s * 1000 for s in seconds)
-    print(f"  NLU parse time                     median {statistics.median(ms):.1f} ms, "
-          f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms (one process, after warm-up)")
-    confusions = Counter((row["label"], label) for row, label in misses)
-    print("  misses (expected -> got):")
-    for row, label in misses:
-        print(f"    {row['label']:38s} -> {label:38s} {row['text'][:70]!r}")
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def near_duplicates(rows: list[str], examples: list[str]) -> dict[int, str]:
+    """Rows (by index) that are near-duplicates of a training example, with that example:
+    evaluating on them would measure memory, not understanding."""
+    index: dict[str, list[frozenset[str]]] = {}
+    sets = [_words(e) for e in examples]
+    for words in sets:
+        for w in words:
+            index.setdefault(w, []).append(words)
+    found: dict[int, str] = {}
+    by_set = dict(zip(sets, examples, strict=False))
+    for i, text in enumerate(rows):
+        words = _words(text)
+        if not words:
+            continue
+        candidates = {id(c): c for w in words for c in index.get(w, ())}.values()
+        for other in candidates:
+            if len(words & other) / len(words | other) >= NEAR_DUP_JACCARD:
+                found[i] = by_set[other]
+                break
+    return found
+
+
+def training_texts() -> list[str]:
+    """Every training example's text (entity markup removed)."""
+    return [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+            for texts in training.nlu_examples().values() for text in texts]
+
+
+def real_question_rows(split: str) -> list[dict[str, Any]]:
+    """One split of the real-question corpus."""
+    path = REAL_QUESTIONS / f"{split}.yml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["examples"]
+
+
+def judge_question(row: dict[str, Any], parse: dict[str, Any]) -> str:
+    """What the person would have got: ``right`` (an answer from a right entry), ``offered``
+    (a "did you mean" whose buttons include a right entry), ``unsure`` (a "did you mean"
+    without one), ``wrong`` (an answer from another entry or intent)."""
+    labels = set(row["labels"])
+    label = predicted_label(parse)
+    if label in labels:
+        return "right"
+    if label == "nlu_fallback":
+        return "offered" if labels & set(offered_labels(parse)) else "unsure"
+    return "wrong"
+
+
+OUTCOMES = ("right", "offered", "unsure", "wrong")
+
+
+def _figures(outcomes: list[str]) -> dict[str, Any]:
+    n = len(outcomes)
+    counts = Counter(outcomes)
+    return {"n": n, **{k: counts[k] for k in OUTCOMES},
+            **{f"{k}_rate": round(counts[k] / n, 4) if n else None for k in OUTCOMES},
+            "right_or_offered_rate": round((counts["right"] + counts["offered"]) / n, 4)
+            if n else None}
+
+
+def _print_figures(title: str, f: dict[str, Any]) -> None:
+    n = f["n"]
+    if not n:
+        return
+    print(f"  {title} ({n} questions)")
+    print(f"    answered right first time      {f['right']:4d} = {f['right_rate']:.1%}")
+    print(f"    right entry among the buttons  {f['offered']:4d} = {f['offered_rate']:.1%}")
+    print(f"    right answer or right offer         = {f['right_or_offered_rate']:.1%}")
+    print(f"    did you mean, no right button  {f['unsure']:4d} = {f['unsure_rate']:.1%}")
+    print(f"    WRONG answer                   {f['wrong']:4d} = {f['wrong_rate']:.1%}")
+
+
+def real_questions(model_file: Path, out: Path) -> dict[str, dict]:
+    """Accuracy on the real-question corpus, dev and test splits; forum questions and the
+    CLINC150 small-talk rows reported apart. Dev misses are printed; test rows never are."""
+    examples = training_texts()
+    results: dict[str, dict] = {}
+    for split, what in REAL_SPLITS.items():
+        rows = real_question_rows(split)
+        dups = near_duplicates([r["text"] for r in rows], examples)
+        kept = [r for i, r in enumerate(rows) if i not in dups]
+        print(f"== real questions, {what}: {len(rows)} rows, {len(dups)} left out as "
+              "near-duplicates of training examples ==", flush=True)
+        parses, seconds = asyncio.run(_parse_all(model_file, [r["text"] for r in kept]))
+        outcomes = [judge_question(r, p) for r, p in zip(kept, parses, strict=True)]
+        groups = {"forum": [o for r, o in zip(kept, outcomes, strict=True)
+                            if r.get("corpus") != "clinc150"],
+                  "clinc150": [o for r, o in zip(kept, outcomes, strict=True)
+                               if r.get("corpus") == "clinc150"]}
+        no_entry = [o for r, o in zip(kept, outcomes, strict=True) if not r["labels"]]
+        figures = {name: _figures(group) for name, group in groups.items()}
+        _print_figures("forum and Q&A questions", figures["forum"])
+        _print_figures("CLINC150 small talk and out-of-scope", figures["clinc150"])
+        if no_entry:
+            print(f"    of these, {len(no_entry)} have no entry that answers them yet "
+                  f"({Counter(no_entry)['wrong']} got a wrong answer)")
+        ms = sorted(s * 1000 for s in seconds)
+        figures["parse_ms"] = {"median": round(statistics.median(ms), 1),
+                               "p95": round(ms[int(0.95 * (len(ms) - 1))], 1)}
+        figures["near_duplicates_left_out"] = len(dups)
+        print(f"    NLU parse time                 median {figures['parse_ms']['median']} ms, "
+              f"p95 {figures['parse_ms']['p95']} ms (one process, after warm-up)")
+        if split not in FROZEN_REAL:
+            print("    misses (expected -> got [buttons shown]):")
+            for row, parse, outcome in zip(kept, parses, outcomes, strict=True):
+                if outcome in ("right", "offered"):
+                    continue
+                expected = ",".join(row["labels"]) or f"(none: {row.get('missing_topic')})"
+                got = predicted_label(parse)
+                if got == "nlu_fallback":
+                    got += " " + str(offered_labels(parse))
+                print(f"      {outcome:6s} {expected[:40]:40s} -> {got[:60]:60s} "
+                      f"{row['text'][:60]!r}")
+        results[split] = figures
     out.mkdir(parents=True, exist_ok=True)
-    (out / "heldout.json").write_text(json.dumps(
-        {"n": n, "right": right, "offered": offered, "fallbacks": fell_back,
-         "confusions": [[e, g, c] for (e, g), c in confusions.most_common()]}, indent=1))
-    return right / n
+    (out / "real_questions.json").write_text(json.dumps(results, indent=1))
+    return results
 
 
 SAFETY_SETS = {
@@ -333,7 +423,7 @@ def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     logging.getLogger("rasa").setLevel(logging.ERROR)
     out = settings.var_dir / "eval"
     model_file = training.ensure_model(settings.models_dir)
-    heldout(model_file, out)
+    real_questions(model_file, out)
     provider_search(model_file)
     safety(model_file, settings.default_region)
     if not skip_cv:

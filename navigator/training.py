@@ -112,3 +112,16 @@ def ensure_model(models_dir: Path, force: bool = False) -> Path:
             old.unlink()
     print(f"trained {target.name} in {time.monotonic() - started:.0f} s", flush=True)
     return target
+
+
+def nlu_examples() -> dict[str, list[str]]:
+    """Training examples by intent (``faq/<id>`` for the retrieval intent), as written in
+    ``nlu_data/`` (entity markup kept)."""
+    examples: dict[str, list[str]] = {}
+    for path in sorted(DATA_DIR.rglob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu") or []:
+            if "intent" in block:
+                lines = [ln.strip()[2:] for ln in block["examples"].splitlines() if ln.strip()]
+                examples.setdefault(block["intent"], []).extend(lines)
+    return examples

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import yaml
 
 import knowledge
 from navigator import training
-from settings import ROOT, Settings
+from settings import Settings
 
 # Tests that use one of these need the trained model or start servers or databases: they are
 # marked `servers`, and `make check` (the fast lane) leaves them out. Modules that start their
@@ -33,14 +31,7 @@ def kb() -> knowledge.KnowledgeBase:
 @pytest.fixture(scope="session")
 def nlu_examples() -> dict[str, list[str]]:
     """Training examples by intent (``faq/<id>`` for the retrieval intent)."""
-    examples: dict[str, list[str]] = defaultdict(list)
-    for path in sorted((ROOT / "nlu_data").rglob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in data.get("nlu") or []:
-            if "intent" in block:
-                lines = [ln.strip()[2:] for ln in block["examples"].splitlines() if ln.strip()]
-                examples[block["intent"]].extend(lines)
-    return dict(examples)
+    return training.nlu_examples()
 
 
 @pytest.fixture(scope="session")

@@ -219,3 +219,14 @@ def test_a_country_named_inside_a_message_is_found() -> None:
     assert knowledge.region_in_message("my mum lives in Wales") == "UK"
     assert knowledge.region_in_message("can you help us") is None
     assert knowledge.region_in_message("I'm in the united states") == "US"
+
+
+def test_no_test_question_is_a_near_duplicate_of_a_training_example() -> None:
+    """The frozen test split measures understanding, not memory: no training example may repeat
+    one of its questions (the failure names rows by number only, never their text). Dev rows
+    that do are left out by make eval, which prints how many."""
+    from navigator import evaluate
+
+    rows = [r["text"] for r in evaluate.real_question_rows("test")]
+    dups = evaluate.near_duplicates(rows, evaluate.training_texts())
+    assert not dups, f"test rows {sorted(dups)} repeat training examples: reword those examples"

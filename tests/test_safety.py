@@ -62,6 +62,12 @@ def test_labelled_sets_are_big_enough() -> None:
     assert sum(r["label"] == "none" for r in rows) >= 60
 
 
+# Real questions the rules flag, left so on purpose: a second-hand report that someone on
+# hospice "was unresponsive" and "is in a comatose state" reads like an emergency, and
+# narrowing the rule to spare it would miss people reporting one now.
+KNOWN_ALARMS = ("he was unresponsive. At present he is in a comatose state",)
+
+
 def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
     nlu_examples: dict[str, list[str]],
 ) -> None:
@@ -69,9 +75,12 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
     ordinary = [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
                 for intent, texts in nlu_examples.items() if not intent.startswith("crisis_")
                 for text in texts]
-    ordinary += [r["text"] for r in _rows("heldout_realworld.yml")]
+    # the real questions' dev split only: a failure prints its rows, and the test split
+    # must stay unread
+    ordinary += [r["text"] for r in _rows("realworld/dev.yml")]
     assert len(ordinary) > 2000
-    assert [t for t in ordinary if detector.classes(t)] == []
+    alarms = [t for t in ordinary if detector.classes(t)]
+    assert [t for t in alarms if not any(k in t for k in KNOWN_ALARMS)] == []
 
 
 @pytest.mark.parametrize(
