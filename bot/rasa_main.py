@@ -113,12 +113,28 @@ def install() -> None:
         MessageProcessor._run_prediction_loop = _crisis_even_when_paused(loop)  # type: ignore
 
 
+def with_api_token(argv: list[str], token: str | None) -> list[str]:
+    """``argv`` with ``--auth-token`` from the environment (``NAVIGATOR_RASA_API_TOKEN``) when
+    it enables the HTTP API. Rasa only reads the token from its command line; added here, in
+    the process, it never appears in the process list (/proc/<pid>/cmdline keeps the original
+    arguments). ``--enable-api`` without a token is refused: the API would be open."""
+    if "--enable-api" not in argv or "--auth-token" in argv or "-t" in argv:
+        return argv
+    if not token:
+        raise SystemExit("error: --enable-api needs NAVIGATOR_RASA_API_TOKEN (Rasa's HTTP API "
+                         "is never switched on without a token)")
+    return [*argv, "--auth-token", token]
+
+
 def main() -> None:
     """Run ``rasa`` with the arguments given, after :func:`install`."""
+    from settings import Settings
+
+    argv = with_api_token(sys.argv[1:], Settings.from_env().rasa_api_token)
     install()
     from rasa.__main__ import main as rasa
 
-    sys.argv = ["rasa", *sys.argv[1:]]
+    sys.argv = ["rasa", *argv]
     rasa()
 
 

@@ -27,19 +27,22 @@ def main() -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         parser.error(str(exc))
-    secret = settings.web_secret
+    keys = settings.web_keys  # checked by Settings: each at least 32 random bytes
     config = Config(
         human_contact=settings.human_contact,
         session_rate=(settings.web_session_rate, 60.0),
         address_rate=(settings.web_address_rate, 60.0),
+        new_conversation_rate=(settings.web_new_conversation_rate, 60.0),
+        trusted_proxies=settings.trusted_proxies,
         rasa_urls=tuple(args.rasa_urls or ["http://127.0.0.1:5005"]),
         actions_url=args.actions_url,
         directory_url=settings.directory,
         rate_limit_url=settings.web_rate_limit_url,
         secure_cookies=settings.web_secure_cookies,
-        **({"secret": secret.encode()} if secret else {}),
+        session_lifetime=settings.web_session_hours * 3600,
+        **({"secret": keys[0], "old_secrets": keys[1:]} if keys else {}),
     )
-    if not secret:
+    if not keys:
         logging.warning("NAVIGATOR_WEB_SECRET is not set: conversation cookies are signed "
                         "with a random key and start over when the gateway restarts")
     asyncio.run(serve(make_app(config), args.host, args.port))
@@ -47,8 +50,7 @@ def main() -> None:
 
 async def serve(app: web.Application, host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT, then clean up (closes the client session)."""
-    # access log without query strings or bodies (no personal data)
-    runner = web.AppRunner(app, access_log_format='%a "%r" %s %b %Tf', **SERVER_OPTIONS)
+    runner = web.AppRunner(app, **SERVER_OPTIONS)  # its access log: paths only
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     stop = asyncio.Event()

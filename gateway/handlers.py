@@ -14,10 +14,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import ClientError, web
+from aiohttp import ClientConnectorError, ClientError, ClientTimeout, web
 
 from gateway.middlewares import error
-from gateway.sessions import COOKIE, new_session_id, sign, verify
+from gateway.offers import INTENT_PREFIX, as_text
+from gateway.ratelimit import client_address
+from gateway.sessions import new_session_id, sign
 from knowledge.emergency import emergency_line
 
 if TYPE_CHECKING:
@@ -35,6 +37,13 @@ NO_ANSWER = ("Sorry, part of the assistant isn't working right now, so I couldn'
              "Please try again in a few minutes.")
 UNAVAILABLE = ("Sorry, the assistant isn't available right now. Please try again in a few "
                f"minutes. {EMERGENCY}")
+# Twilio's webhook, forwarded to Rasa's Twilio channel (bot/channels/twilio/): the same size
+# limit as the channel's, and only the headers it needs (its signature check uses
+# NAVIGATOR_TWILIO_PUBLIC_URL; Host and X-Forwarded-Proto go along for any other check).
+TWILIO_PATH = "/webhooks/twilio/webhook"
+TWILIO_MAX_BODY_BYTES = 64 * 1024
+TWILIO_HEADERS = ("Content-Type", "X-Twilio-Signature", "I-Twilio-Idempotency-Token",
+                  "User-Agent", "Host", "X-Forwarded-Proto")
 
 
 async def index(_request: web.Request) -> web.Response:
@@ -51,18 +60,19 @@ async def widget_config(_request: web.Request) -> web.Response:
 
 
 def _set_cookie(gateway: Gateway, response: web.StreamResponse, session_id: str) -> None:
-    response.set_cookie(COOKIE, sign(gateway.config.secret, session_id), httponly=True,
-                        samesite="Strict", secure=gateway.config.secure_cookies, path="/")
+    config = gateway.config
+    response.set_cookie(gateway.cookie, sign(config.secret, session_id), httponly=True,
+                        samesite="Strict", secure=config.secure_cookies, path="/",
+                        max_age=str(int(config.session_lifetime)))
 
 
 async def chat(request: web.Request) -> web.Response:
     """`POST /api/chat` `{"message": "..."}` → `{"messages": [{"text", "buttons", "cards"}]}`."""
     gateway = request.app[GATEWAY]
-    address = request.remote or "unknown"
+    address = client_address(request.remote, request.headers, gateway.trusted_proxies)
     wait = await gateway.address_limits.wait_for(address)
     if wait:
-        return error(429, "rate_limited", "You're sending messages very fast. Please "
-                     "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
+        return _too_fast(wait)
     if request.content_type != "application/json":
         return error(415, "not_json", "Please send JSON: {\"message\": \"...\"}.")
     if request.headers.get("Content-Encoding", "identity").lower() != "identity":
@@ -84,13 +94,21 @@ async def chat(request: web.Request) -> web.Response:
                      "characters.")
     if not text:
         return error(400, "no_message", "Please type a message.")
-    session_id = verify(gateway.config.secret, request.cookies.get(COOKIE))
+    session_id = await gateway.session(request.cookies.get(gateway.cookie))
     fresh = session_id is None
+    if fresh:  # a request without a cookie must not escape the per-conversation limit
+        wait = await gateway.new_conversation_limits.wait_for(address)
+        if wait:
+            return _too_fast(wait)
     session_id = session_id or new_session_id()
     wait = await gateway.session_limits.wait_for(session_id)
     if wait:
-        return error(429, "rate_limited", "You're sending messages very fast. Please "
-                     "wait a moment.", **{"Retry-After": str(int(wait) + 1)})
+        return _too_fast(wait)
+    # "/..." is an intent to Rasa: only a button the assistant offered here may send one.
+    if text.startswith(INTENT_PREFIX) and not await gateway.offers.offered(session_id, text):
+        text = as_text(text)
+        if not text:
+            return error(400, "no_message", "Please type a message.")
     try:
         replies = await gateway.ask_rasa(session_id, text)
     except (ClientError, asyncio.TimeoutError, ValueError):
@@ -98,6 +116,8 @@ async def chat(request: web.Request) -> web.Response:
         response = error(503, "unavailable", UNAVAILABLE)
     else:
         replies = [_message(m) for m in replies]
+        await gateway.offers.remember(session_id, [b["payload"] for m in replies
+                                                   for b in m["buttons"]])
         if not replies and await gateway.probe(f"{gateway.config.actions_url}/health") != "ok":
             # Rasa answers nothing when its action server is down: say so, kindly.
             log.warning("action server down: answered with an apology")
@@ -117,31 +137,49 @@ def apology(human_contact: str | None) -> str:
 
 
 async def restart(request: web.Request) -> web.Response:
-    """`POST /api/restart`: a new conversation (a new id)."""
+    """`POST /api/restart`: a new conversation (a new id; counted per address)."""
+    gateway = request.app[GATEWAY]
+    address = client_address(request.remote, request.headers, gateway.trusted_proxies)
+    wait = await gateway.new_conversation_limits.wait_for(address)
+    if wait:
+        return _too_fast(wait)
+    old = await gateway.session(request.cookies.get(gateway.cookie))
+    if old:  # the old id no longer opens the old conversation, on any replica
+        await gateway.revoked.add(old, gateway.config.session_lifetime)
     response = web.json_response({"messages": []})
-    _set_cookie(request.app[GATEWAY], response, new_session_id())
+    _set_cookie(gateway, response, new_session_id())
     return response
 
 
+def _too_fast(wait: float) -> web.Response:
+    return error(429, "rate_limited", "You're sending messages very fast. Please wait a "
+                 "moment.", **{"Retry-After": str(int(wait) + 1)})
+
+
 async def health(request: web.Request) -> web.Response:
-    """`GET /healthz`: Rasa, the action server and the directory database."""
+    """`GET /healthz`: Rasa, the action server and the directory database (the report is
+    reused for a few seconds, so a flood of probes does not become a flood upstream)."""
     gateway = request.app[GATEWAY]
     config = gateway.config
-    rasa, actions, database = await asyncio.gather(
-        asyncio.gather(*(gateway.probe(f"{url}/") for url in config.rasa_urls)),
-        gateway.probe(f"{config.actions_url}/health"),
-        asyncio.to_thread(_database_ok, config.directory_url),
-    )
-    up = sum(r == "ok" for r in rasa)
-    report = {
-        "rasa": "ok" if up == len(rasa) else f"{up} of {len(rasa)} up" if up else "down",
-        "actions": actions,
-        "database": database,
-    }
-    ok = all(v == "ok" for v in report.values())
-    serving = up > 0 and actions == "ok" and database == "ok"  # some Rasa down: still on
-    return web.json_response({"status": "ok" if ok else "degraded", **report},
-                             status=200 if serving else 503)
+
+    async def probe() -> tuple[dict[str, str], bool]:
+        rasa, actions, database = await asyncio.gather(
+            asyncio.gather(*(gateway.probe(f"{url}/") for url in config.rasa_urls)),
+            gateway.probe(f"{config.actions_url}/health"),
+            asyncio.to_thread(_database_ok, config.directory_url),
+        )
+        up = sum(r == "ok" for r in rasa)
+        report = {
+            "rasa": "ok" if up == len(rasa) else f"{up} of {len(rasa)} up" if up else "down",
+            "actions": actions,
+            "database": database,
+        }
+        ok = all(v == "ok" for v in report.values())
+        serving = up > 0 and actions == "ok" and database == "ok"  # some Rasa down: still on
+        return {"status": "ok" if ok else "degraded", **report}, serving
+
+    report, serving = await gateway.health(probe)
+    return web.json_response(report, status=200 if serving else 503)
 
 
 def _message(raw: dict[str, Any]) -> dict[str, Any]:
@@ -166,3 +204,52 @@ def _database_ok(url: str | None) -> str:
         return "ok"
     except Exception:  # noqa: BLE001 - any failure is "down", reported, never raised
         return "down"
+
+
+def _plain(status: int, text: str) -> web.Response:
+    """A short fixed text for Twilio (never echoes the request)."""
+    return web.Response(status=status, text=text + "\n", content_type="text/plain")
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is longer than ``limit`` (never buffers more)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def twilio_webhook(request: web.Request) -> web.Response:
+    """`POST /webhooks/twilio/webhook`: Twilio's request, passed to Rasa's Twilio channel with
+    its body and signature intact (413 beyond the channel's limit, before reading it all);
+    Rasa's answer (TwiML, or 403 for a bad signature) passed back."""
+    gateway = request.app[GATEWAY]
+    if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+        return _plain(400, "Unsupported Content-Encoding.")
+    try:
+        body = await _read_at_most(request, TWILIO_MAX_BODY_BYTES)
+    except (web.RequestPayloadError, ConnectionError):
+        return _plain(400, "Malformed request body.")
+    if body is None:
+        return _plain(413, "Request body too large.")
+    headers = {name: request.headers[name] for name in TWILIO_HEADERS if name in request.headers}
+    headers.setdefault("X-Forwarded-Proto", request.scheme)
+    assert gateway.client is not None
+    for base in gateway.rasa_order():
+        try:
+            async with gateway.client.post(f"{base}{TWILIO_PATH}", data=body, headers=headers,
+                                           timeout=ClientTimeout(total=gateway.config.timeout)
+                                           ) as resp:
+                answer = await resp.content.read(TWILIO_MAX_BODY_BYTES)
+                return web.Response(status=resp.status, body=answer, headers={
+                    "Content-Type": resp.headers.get("Content-Type", "text/plain")})
+        except ClientConnectorError:  # not taken in: safe to try the next instance
+            log.warning("a Rasa instance refused the connection; trying the next one")
+        except (ClientError, asyncio.TimeoutError):
+            break  # may have been taken in: Twilio retries on its own
+    log.warning("Rasa did not answer a Twilio webhook")
+    return _plain(503, "Service unavailable.")

@@ -6,9 +6,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 log = logging.getLogger(__name__)
+
+# The Server header names no software or version: on our responses (below), and on those
+# aiohttp answers itself before the application sees a request (a malformed request line),
+# which take this module default.
+SERVER = "navigator"
+web_response.SERVER_SOFTWARE = SERVER
+HSTS: web.AppKey[str] = web.AppKey("hsts", str)  # Strict-Transport-Security, when set
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
@@ -50,6 +57,10 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
         response = error(500, "internal", "Sorry, something went wrong. Please try again.")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER
+    hsts = request.app.get(HSTS)
+    if hsts:
+        response.headers["Strict-Transport-Security"] = hsts
     if request.path.startswith("/api/"):
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,12 +1,18 @@
 """Sliding-window rate limits: in memory for one gateway process, or in Redis so that every
-gateway replica counts together (``NAVIGATOR_WEB_RATE_LIMIT_URL``)."""
+gateway replica counts together (``NAVIGATOR_WEB_RATE_LIMIT_URL``); and the client address
+they count by (:func:`client_address`: forwarding headers only from trusted proxies)."""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import secrets
 import time
+from collections.abc import Iterable, Mapping
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +92,69 @@ def limiter(limit_url: str | None, name: str,
             rate: tuple[int, float]) -> RateLimiter | SharedRateLimiter:
     """A shared limiter when there is a Redis URL, else one in this process's memory."""
     return SharedRateLimiter(limit_url, name, *rate) if limit_url else RateLimiter(*rate)
+
+
+def networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
+    """``NAVIGATOR_TRUSTED_PROXIES``'s entries as networks."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _address(hop: str) -> Address | None:
+    """One hop of X-Forwarded-For or a Forwarded ``for=``: an IP address, with or without a
+    port or brackets; None for "unknown", obfuscated names and garbage."""
+    hop = hop.strip().strip('"').strip()
+    if hop.startswith("["):  # [v6] or [v6]:port
+        hop = hop[1:].split("]", 1)[0]
+    elif hop.count(":") == 1:  # v4:port
+        hop = hop.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(hop)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _hops(headers: Mapping[str, str] | object) -> list[str]:
+    """The forwarding chain, client first: X-Forwarded-For, else Forwarded's ``for=``."""
+    getall = getattr(headers, "getall", None)
+
+    def values(name: str) -> list[str]:
+        if getall is not None:
+            return list(getall(name, []))
+        value = headers.get(name) if isinstance(headers, Mapping) else None
+        return [value] if value else []
+
+    forwarded_for = values("X-Forwarded-For")
+    if forwarded_for:
+        return [hop for value in forwarded_for for hop in value.split(",")]
+    hops = []
+    for value in values("Forwarded"):
+        for element in value.split(","):
+            params = {name.strip().lower(): value for name, _, value in
+                      (part.partition("=") for part in element.split(";"))}
+            hops.append(params.get("for", ""))
+    return hops
+
+
+def client_address(peer: str | None, headers: Mapping[str, str] | object,
+                   trusted: tuple[Network, ...]) -> str:
+    """The address to count a request by. The peer, unless it is a trusted proxy: then the
+    forwarding chain is read from the right, skipping trusted proxies, and the first address
+    that is not one is the client. A chain that cannot be read stops at the last trusted hop
+    (so nobody behind a proxy can choose their own address)."""
+    if not peer:
+        return "unknown"
+    current = _address(peer)
+    if current is None or not trusted:
+        return peer
+    if not any(current in net for net in trusted if net.version == current.version):
+        return str(current)
+    for hop in reversed(_hops(headers)):
+        address = _address(hop)
+        if address is None:
+            break
+        current = address
+        if not any(current in net for net in trusted if net.version == current.version):
+            break
+    return str(current)

@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         with stack.running(model_file, rasa_port=free_port(), actions_port=free_port(),
                            web_port=free_port(), var_dir=var, log_dir=var,
                            extra_env={"NAVIGATOR_WEB_ADDRESS_RATE": "100000",
+                                      "NAVIGATOR_WEB_NEW_CONVERSATION_RATE": "100000",
                                       "NAVIGATOR_WEB_SESSION_RATE": "1000"},
                            **shape) as running:
             asyncio.run(_run(running.web_url, 2 * args.rasa_instances, 3, 0))  # warm up

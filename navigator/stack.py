@@ -1,14 +1,17 @@
 """Start the action server, the Rasa server and (optionally) the web gateway together, and
 stop them together.
 
-All bind to loopback by default. Used by ``navigator run`` and by the integration tests, so the
-tests exercise exactly what a user starts.
+The gateway is the only server that may be public (``gateway_host``); Rasa and the action
+server listen on loopback, or on a private address given explicitly (``host``), never on all
+interfaces. Used by ``navigator run`` and by the integration tests, so the tests exercise
+exactly what a user starts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import os
 import random
 import signal
@@ -28,6 +31,11 @@ import yaml
 
 from navigator.training import rasa_command, rasa_env
 from settings import ROOT
+
+# The gateway runs from its own environment (newest aiohttp; built by `make gateway-venv`,
+# which `make run` and `make test` do first): it never imports Rasa, so it is not held to
+# Rasa's aiohttp pin.
+GATEWAY_PYTHON = ROOT / ".venv-gateway" / "bin" / "python"
 
 _handed_out: set[int] = set()  # ports free_port gave this process
 _reservations: list[int] = []  # open lock files: held until this process exits
@@ -112,9 +120,9 @@ class StackError(RuntimeError):
 
 @dataclass
 class Stack:
-    """The running action server and Rasa server(s)."""
+    """The running action server and Rasa server(s), and the gateway when it runs."""
 
-    host: str
+    host: str  # where Rasa and the action server listen (loopback or private)
     rasa_port: int
     actions_port: int
     processes: dict[str, subprocess.Popen]
@@ -125,6 +133,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict, repr=False)
     # name -> (command, log file stem, the URL that answers 200 when it is up)
     commands: dict[str, tuple[list[str], str, str]] = field(default_factory=dict, repr=False)
+    gateway_host: str = "127.0.0.1"  # where the gateway listens (0.0.0.0: public)
 
     @property
     def rasa_ports(self) -> tuple[int, ...]:
@@ -134,17 +143,17 @@ class Stack:
     @property
     def web_url(self) -> str | None:
         """The gateway's address (the demo page with the widget), when it runs."""
-        return f"http://{self.host}:{self.web_port}/" if self.web_port else None
+        return f"http://{_reachable(self.gateway_host)}:{self.web_port}/" if self.web_port else None
 
     @property
     def rest_url(self) -> str:
         """The REST channel's webhook URL."""
-        return f"http://{self.host}:{self.rasa_port}/webhooks/rest/webhook"
+        return f"http://{_reachable(self.host)}:{self.rasa_port}/webhooks/rest/webhook"
 
     @property
     def actions_url(self) -> str:
         """The action server's webhook URL (what endpoints.yml points to)."""
-        return f"http://{self.host}:{self.actions_port}/webhook"
+        return f"http://{_reachable(self.host)}:{self.actions_port}/webhook"
 
     def add(self, name: str, command: list[str], log: str, health_url: str) -> None:
         """Start a server (its output to ``<log>.log`` in ``log_dir``, else the console)."""
@@ -225,6 +234,33 @@ def wait_http(url: str, procs: dict[str, subprocess.Popen], timeout: float) -> N
     raise StackError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _reachable(host: str) -> str:
+    """An address to connect to for a server bound to ``host`` (all interfaces: loopback)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host in ("::", "[::]"):
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def check_private_host(host: str) -> str | None:
+    """Refuse (StackError) a public or all-interfaces address for Rasa and the action server;
+    for a private one that is not loopback, the warning to print (None for loopback)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise StackError(f"Rasa and the action server need an IP address, not {host!r}") from None
+    if address.is_loopback:
+        return None
+    if address.is_unspecified or not address.is_private:
+        raise StackError(f"Rasa and the action server must not listen on {host}: only the "
+                         "gateway may be public")
+    return (f"WARNING: Rasa and the action server listen on {host}, NOT loopback. This address "
+            "must never be reachable from the internet: Rasa's REST channel trusts any sender "
+            "and the action server has no authentication. Only the gateway is public-safe.")
+
+
+API_TOKEN_VAR = "NAVIGATOR_RASA_API_TOKEN"  # read by bot.rasa_main through settings
 TRACKER_PASSWORD_VAR = "NAVIGATOR_TRACKER_PASSWORD"
 LOCK_PASSWORD_VAR = "NAVIGATOR_LOCK_STORE_PASSWORD"
 
@@ -336,6 +372,7 @@ def start(
     tracker_url: str | None = None,
     lock_url: str | None = None,
     more_rasa_ports: tuple[int, ...] = (),
+    gateway_host: str = "127.0.0.1",
 ) -> Stack:
     """Start the servers and wait until they answer. Logs go to the console or ``log_dir``.
 
@@ -343,8 +380,16 @@ def start(
     migrated first, and the bundled hospice list imported when it is empty. Conversations
     go to ``tracker_url`` (a SQLAlchemy URL; default the SQLite file ``tracker_db``).
     ``more_rasa_ports`` starts further Rasa instances behind the gateway; they need a shared
-    tracker store (PostgreSQL) and a Redis lock store (``lock_url``).
+    tracker store (PostgreSQL) and a Redis lock store (``lock_url``). Rasa and the action
+    server listen on ``host`` (loopback, or a private address, with a loud warning); only the
+    gateway listens on ``gateway_host``.
     """
+    warning = check_private_host(host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    if web_port and not GATEWAY_PYTHON.exists():
+        raise StackError(f"the gateway's environment is missing ({GATEWAY_PYTHON}): run "
+                         "`make gateway-venv` (make run and make test build it)")
     if more_rasa_ports and not (lock_url and tracker_url
                                 and not tracker_url.startswith("sqlite")):
         raise StackError("several Rasa instances need a shared tracker store (a postgresql:// "
@@ -354,36 +399,43 @@ def start(
     prepare_directory(directory_url, var_dir)
     env = {**rasa_env(), **(extra_env or {}), "NAVIGATOR_DIRECTORY_URL": directory_url}
     env["SANIC_HOST"] = host  # rasa-sdk binds to SANIC_HOST (default 0.0.0.0)
+    env.pop(API_TOKEN_VAR, None)
+    if api_token:
+        env[API_TOKEN_VAR] = api_token
     endpoints = var_dir / "endpoints.run.yml"
-    actions_url = f"http://{host}:{actions_port}/webhook"
+    private = _reachable(host)
+    actions_url = f"http://{private}:{actions_port}/webhook"
     env.update(_write_endpoints(endpoints, actions_url, tracker_db, tracker_url, lock_url))
     if tracker_url and not tracker_url.startswith("sqlite"):
         # SMS opt-outs beside the conversations, so every Rasa instance honours a STOP
         env.setdefault("NAVIGATOR_TWILIO_OPTOUT_URL", tracker_url)
 
     stack = Stack(host, rasa_port, actions_port, {}, web_port, var_dir,
-                  tuple(more_rasa_ports), log_dir, env)
+                  tuple(more_rasa_ports), log_dir, env, gateway_host=gateway_host)
     try:
         stack.add("action",
                   [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
                    "--port", str(actions_port)],
-                  "actions", f"http://{host}:{actions_port}/health")
+                  "actions", f"http://{private}:{actions_port}/health")
         # Rasa's HTTP API (used by staff to resume a handed-off conversation) is only
-        # switched on with a token; without one only the channels answer.
-        api = ["--enable-api", "--auth-token", api_token] if api_token else []
+        # switched on with a token; without one only the channels answer. The token goes in
+        # the environment (bot.rasa_main hands it to Rasa), never on the command line, where
+        # every user of the machine could read it in the process list.
+        api = ["--enable-api"] if api_token else []
         for n, port in enumerate(stack.rasa_ports, start=1):
             stack.add("Rasa" if n == 1 else f"Rasa {n}",
                       [*rasa_command(), "run", "--model", str(model), "--interface", host,
                        "--port", str(port), "--endpoints", str(endpoints),
                        "--credentials", str(ROOT / "credentials.yml"), *api],
-                      "rasa" if n == 1 else f"rasa-{n}", f"http://{host}:{port}/")
+                      "rasa" if n == 1 else f"rasa-{n}", f"http://{private}:{port}/")
         if web_port:
             rasa_urls = [a for port in stack.rasa_ports
-                         for a in ("--rasa-url", f"http://{host}:{port}")]
+                         for a in ("--rasa-url", f"http://{private}:{port}")]
             stack.add("web",
-                      [sys.executable, "-m", "gateway", "--host", host, "--port", str(web_port),
-                       *rasa_urls, "--actions-url", f"http://{host}:{actions_port}"],
-                      "web", f"http://{host}:{web_port}/")
+                      [str(GATEWAY_PYTHON), "-m", "gateway", "--host", gateway_host,
+                       "--port", str(web_port), *rasa_urls,
+                       "--actions-url", f"http://{private}:{actions_port}"],
+                      "web", str(stack.web_url))
         stack.wait_ready(timeout)
     except BaseException:
         stack.stop()

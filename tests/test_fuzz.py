@@ -1,12 +1,14 @@
 """Generated hostile input (Hypothesis) through the web gateway and the Twilio webhook.
 
 Huge, empty, binary, malformed JSON, deep nesting, control characters, emoji, right-to-left
-text, SQL and template injection, HTML/script. Both run in process on ONE long-lived event
-loop (a background thread), against local stand-ins: a Rasa REST webhook that echoes each
-message back (so injection strings make the round trip) and a Twilio REST API that accepts
-everything (no network). No input gets a 5xx, the service still answers afterwards, and what
-the page receives is JSON (never HTML) with strict headers; the widget renders text with
-textContent (covered in a real browser by tests/test_browser.py).
+text, SQL and template injection, HTML/script. The gateway runs as `make run` runs it
+(``python -m gateway`` from .venv-gateway, the newest aiohttp); the Twilio channel runs in
+process. Both talk to local stand-ins on ONE long-lived event loop (a background thread): a
+Rasa REST webhook that echoes each message back (so injection strings make the round trip)
+and a Twilio REST API that accepts everything (no network). No input gets a 5xx or a
+traceback, the service still answers afterwards, and what the page receives is JSON (never
+HTML) with strict headers; the widget renders text with textContent (covered in a real
+browser by tests/test_browser.py).
 
 Runs are reproducible (``derandomize=True``) and use no example database.
 """
@@ -14,10 +16,13 @@ Runs are reproducible (``derandomize=True``) and use no example database.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import re
+import subprocess
 import threading
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -25,8 +30,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from aiohttp import DummyCookieJar, web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import ClientSession, DummyCookieJar, web
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDictProxy, MultiDict
@@ -35,10 +40,12 @@ from twilio.request_validator import RequestValidator
 
 from bot.channels import twilio as twilio_module
 from bot.channels.twilio import EMPTY_TWIML, HELP_TEXT, TwilioChannel, TwilioConfig
-from gateway.app import SERVER_OPTIONS, Config, Gateway
 from gateway.handlers import MAX_MESSAGE_CHARS, STATIC
 from gateway.middlewares import CSP
+from gateway.offers import as_text
 from gateway.sessions import COOKIE, sign
+from navigator.stack import GATEWAY_PYTHON, free_port, stop_process, wait_http
+from settings import ROOT
 
 pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
 
@@ -264,17 +271,22 @@ CHAT_KINDS = sorted(CHAT_BODIES) + ["message"] * 4  # mostly well-formed hostile
 
 SESSION_IDS = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
                       min_size=22, max_size=22)
-SECRET = b"fuzz" * 8
+SECRET = hashlib.sha256(b"fuzz").digest()  # 32 bytes, as NAVIGATOR_WEB_SECRET must be
 
 
 def _cookies() -> st.SearchStrategy[str | None]:
-    """No cookie, a valid signed id, a forged one, or printable garbage."""
+    """No cookie, a valid signed id, a forged one, printable garbage, or a quoted value with
+    any character or octal escape (it parses to non-ASCII text)."""
+    quoted = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=60)
     return st.one_of(
         st.none(),
-        SESSION_IDS.map(lambda sid: f"{COOKIE}={sign(SECRET, sid)}"),
-        SESSION_IDS.map(lambda sid: f"{COOKIE}={sid}.forged"),
+        SESSION_IDS.map(lambda sid: f"{COOKIE}={sign(SECRET, 'web-' + sid)}"),
+        SESSION_IDS.map(lambda sid: f"{COOKIE}={sign(SECRET, sid)}"),  # not a web id
+        SESSION_IDS.map(lambda sid: f"{COOKIE}=web-{sid}.{int(time.time()):x}.forged"),
         st.text(alphabet=PRINTABLE_ASCII, max_size=150).map(lambda v: f"{COOKIE}={v}"),
         st.text(alphabet=PRINTABLE_ASCII, max_size=150),
+        quoted.map(lambda v: f'{COOKIE}="{v}.x"'),
+        SESSION_IDS.map(lambda sid: f'{COOKIE}="\\351{sid}.x"'),
     )
 
 
@@ -387,7 +399,8 @@ class Response:
 class GatewayUnderTest:
     loop: LoopThread
     rasa: FakeRasa
-    client: TestClient
+    client: ClientSession
+    log: Path
     sent: int = 0
 
     def send(self, call: Call) -> Response:
@@ -421,25 +434,40 @@ async def _chunks(body: bytes) -> AsyncIterator[bytes]:
 
 
 @pytest.fixture(scope="module")
-def gateway(loop: LoopThread) -> Iterator[GatewayUnderTest]:
+def gateway(loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[GatewayUnderTest]:
+    """The gateway as `make run` starts it: ``python -m gateway`` from .venv-gateway (the
+    newest aiohttp, which is what faces people), in front of the stand-in Rasa."""
+    if not GATEWAY_PYTHON.exists():
+        pytest.fail(f"{GATEWAY_PYTHON} is missing: run `make gateway-venv`")
     rasa = FakeRasa()
+    rasa_server = TestServer(rasa.app())
+    loop.run(rasa_server.start_server())
+    url = str(rasa_server.make_url("")).rstrip("/")
+    var = tmp_path_factory.mktemp("fuzz-gateway")
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "NAVIGATOR_VAR_DIR": str(var),
+           "NAVIGATOR_WEB_SECRET": SECRET.hex(), "NAVIGATOR_WEB_SESSION_RATE": "10000",
+           "NAVIGATOR_WEB_ADDRESS_RATE": "100000",
+           "NAVIGATOR_WEB_NEW_CONVERSATION_RATE": "100000"}
+    with (var / "gateway.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(GATEWAY_PYTHON), "-m", "gateway", "--port", str(port), "--rasa-url", url,
+             "--actions-url", url], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own process group, as stop_process expects
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", {"gateway": process}, 60)
 
-    async def start() -> tuple[TestServer, TestClient]:
-        rasa_server = TestServer(rasa.app())
-        await rasa_server.start_server()
-        url = str(rasa_server.make_url("")).rstrip("/")
-        config = Config(rasa_urls=(url,), actions_url=url, secret=SECRET,
-                        session_rate=(10**6, 60.0), address_rate=(10**6, 60.0), timeout=10)
-        server = TestServer(Gateway(config).app)
-        await server.start_server(**SERVER_OPTIONS)  # as python -m gateway serves it
-        client = TestClient(server, cookie_jar=DummyCookieJar())
-        await client.start_server()
-        return rasa_server, client
+        async def connect() -> ClientSession:
+            return ClientSession(base_url=f"http://127.0.0.1:{port}",
+                                 cookie_jar=DummyCookieJar())
 
-    rasa_server, client = loop.run(start())
-    yield GatewayUnderTest(loop, rasa, client)
-    loop.run(client.close())
-    loop.run(rasa_server.close())
+        client = loop.run(connect())
+        yield GatewayUnderTest(loop, rasa, client, var / "gateway.log")
+        loop.run(client.close())
+    finally:
+        stop_process(process)
+        loop.run(rasa_server.close())
 
 
 def _check_headers(response: Response) -> None:
@@ -479,7 +507,7 @@ def _check_chat(call: Call, response: Response, new: list[dict[str, Any]],
         return
     assert len(new) == 1
     sender, text = new[0]["sender"], new[0]["message"]
-    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", sender)  # issued by the gateway, never chosen
+    assert re.fullmatch(r"web-[A-Za-z0-9_-]{22}", sender)  # issued by the gateway, never chosen
     assert text and text == text.strip() and len(text) <= MAX_MESSAGE_CHARS
     assert all(ch in "\n\t" or ch.isprintable() for ch in text), ascii(text)
     if call.shape == "echo":  # the text came back unchanged: escaped by JSON, nothing else
@@ -505,6 +533,8 @@ def test_gateway_survives_generated_hostile_requests(gateway: GatewayUnderTest) 
 
     fuzz()
     assert gateway.sent >= 1000, gateway.sent
+    log = gateway.log.read_text(errors="replace")
+    assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
 
     # still answering, as before
     response = gateway.send(Call("POST", "/api/chat", b'{"message": "who pays for hospice?"}',
@@ -524,7 +554,8 @@ def test_gateway_survives_generated_hostile_requests(gateway: GatewayUnderTest) 
 def test_injection_strings_come_back_as_json_data_never_as_html(
     gateway: GatewayUnderTest,
 ) -> None:
-    """What the page receives is JSON with nosniff: the browser never parses it as HTML."""
+    """What the page receives is JSON with nosniff: the browser never parses it as HTML. A
+    typed "/intent" (never offered as a button) reaches Rasa as text, without its slash."""
     for payload in HOSTILE:
         if not payload.strip() or not payload.isprintable():
             continue
@@ -534,7 +565,8 @@ def test_injection_strings_come_back_as_json_data_never_as_html(
         assert response.status == 200
         assert response.headers["Content-Type"] == "application/json; charset=utf-8"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert json.loads(response.body)["messages"][0]["text"] == payload.strip()
+        text = json.loads(response.body)["messages"][0]["text"]
+        assert text == as_text(payload.strip()) and not text.startswith("/")
     # and the widget only ever puts text into the page as text
     code = re.sub(r"/\*.*?\*/|//[^\n]*", "", (STATIC / "widget.js").read_text(encoding="utf-8"),
                   flags=re.S)
@@ -791,7 +823,8 @@ def test_twilio_webhook_survives_generated_hostile_requests(twilio: TwilioUnderT
     last = twilio.received[-1]
     assert (last.text, last.sender_id, last.message_id) == ("what is hospice?", number,
                                                             "SM" + "1" * 32)
-    body = urllib.parse.urlencode({**fields, "Body": "HELP"}).encode()
+    help_fields = {**fields, "Body": "HELP", "MessageSid": "SM" + "2" * 32}  # a new message
+    body = urllib.parse.urlencode(help_fields).encode()
     assert twilio.handle(Hook(body, FORM, _signature(body), True)).status == 200
     assert {"From": OUR_NUMBER, "To": number, "Body": HELP_TEXT} in twilio.outbound
     unsigned = twilio.handle(Hook(body, FORM, None, False))

@@ -14,8 +14,11 @@ import hashlib
 import json
 import re
 import secrets
+import socket
 import sqlite3
+import stat
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,6 +44,8 @@ from bot.channels.twilio import (
     WELCOME_TEXT,
     Option,
     OptOutStore,
+    RecentIds,
+    SqlOptOutStore,
     TwilioChannel,
     TwilioConfig,
     choose_option,
@@ -51,6 +56,7 @@ from bot.channels.twilio import (
     split_message,
     text_size,
 )
+from knowledge import pseudonyms
 from knowledge.emergency import emergency_line
 from navigator import stack
 from navigator.stack import free_port
@@ -60,6 +66,8 @@ pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make
 
 ACCOUNT_SID = "AC" + uuid.uuid4().hex
 AUTH_TOKEN = secrets.token_hex(16)  # made up per run: no secret in any file
+NUMBER_SECRET = secrets.token_hex(32)  # keys the opt-out hashes; made up per run
+KEY = NUMBER_SECRET.encode()
 OUR_NUMBER = "+15550001111"
 PUBLIC_URL = "https://chat.example.org/webhooks/twilio/webhook"
 MAX_LENGTH = 480  # shorter than Twilio's 1600, so the longest replies come in parts
@@ -235,6 +243,7 @@ def servers(trained_model: Path, var: Path, api: FakeTwilio) -> Iterator[stack.S
         "NAVIGATOR_TWILIO_API_BASE": api.url,
         "NAVIGATOR_TWILIO_MAX_LENGTH": str(MAX_LENGTH),
         "NAVIGATOR_VAR_DIR": str(var),
+        "NAVIGATOR_NUMBER_SECRET": NUMBER_SECRET,
     }
     with stack.running(trained_model, rasa_port=free_port(), actions_port=free_port(),
                        var_dir=var, tracker_db=var / "tracker.db", log_dir=var,
@@ -367,6 +376,51 @@ def test_bad_requests_are_refused_before_anything_happens(
     assert api.to(person.number) == []
 
 
+def test_a_webhook_twilio_retries_is_taken_once(
+    phone: Callable[..., Phone], api: FakeTwilio, var: Path
+) -> None:
+    """Twilio retries a webhook it thinks failed, with the same MessageSid: the person must
+    not get the answer twice, nor Rasa see the message twice."""
+    person = phone()
+    fields = person.fields("what is hospice?")
+    assert person.post(fields)[0] == 200
+    answered = len(api.to(person.number))
+    assert answered >= 1
+    for _ in range(2):
+        status, body, _ = person.post(fields)
+        assert status == 200 and body.endswith("<Response/>")
+    assert len(api.to(person.number)) == answered
+    with sqlite3.connect(var / "tracker.db") as db:
+        texts = [json.loads(row[0]).get("text") for row in db.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'",
+            (person.number,))]
+    assert texts == ["what is hospice?"]
+    assert "Source:" in " ".join(person.say("what is hospice?"))  # a new message still is
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(servers: stack.Stack) -> None:
+    """A client that announces 50 MB gets 413 at once: the channel does not wait for (or
+    buffer) the body, as Rasa's web server would up to its 100 MB limit."""
+    with socket.create_connection((servers.host, servers.rasa_port), timeout=10) as conn:
+        conn.sendall(b"POST /webhooks/twilio/webhook HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 50000000\r\n\r\n" + b"x" * 1024)
+        started = time.monotonic()
+        head = conn.recv(200)
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert time.monotonic() - started < 5
+    # chunked, with no length announced: cut off once past the cap
+    with socket.create_connection((servers.host, servers.rasa_port), timeout=10) as conn:
+        conn.sendall(b"POST /webhooks/twilio/webhook HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 16384
+        for _ in range(6):  # 96 KB, over the 64 KB cap; the server stops reading at 64 KB
+            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        head = conn.recv(200)
+    assert head.startswith(b"HTTP/1.1 413"), head
+
+
 def test_media_only_or_empty_messages_get_a_friendly_text_reply(
     phone: Callable[..., Phone]
 ) -> None:
@@ -391,14 +445,14 @@ def test_stop_goes_quiet_until_start(
     assert len(api.to(person.number)) == before  # the webhook returns after sending
 
     stored = (var / OPT_OUT_FILE).read_text(encoding="utf-8")
-    assert number_hash(person.number) in json.loads(stored)["opted_out"]
+    assert number_hash(person.number, KEY) in json.loads(stored)["opted_out"]
     assert person.number.lstrip("+") not in stored
 
     assert person.say("start") == [WELCOME_TEXT]  # nothing queued before it slipped out
     assert len(api.to(person.number)) == before + 1
     assert "Source:" in " ".join(person.say("what is hospice?"))
     stored = json.loads((var / OPT_OUT_FILE).read_text(encoding="utf-8"))
-    assert number_hash(person.number) not in stored["opted_out"]
+    assert number_hash(person.number, KEY) not in stored["opted_out"]
     # Keywords and what came while opted out never reached Rasa.
     with sqlite3.connect(var / "tracker.db") as db:
         texts = [json.loads(row[0]).get("text") for row in db.execute(
@@ -557,6 +611,7 @@ def test_settings_come_from_credentials_else_the_environment(
 
 def _channel(api: FakeTwilio, var_dir: Path, max_length: int = 1600) -> TwilioChannel:
     config = TwilioConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, number=OUR_NUMBER,
+                          number_secret=NUMBER_SECRET,
                           public_url=PUBLIC_URL, api_base_url=api.url, max_length=max_length)
     return TwilioChannel(config, var_dir=var_dir)
 
@@ -602,8 +657,8 @@ def test_options_are_numbered_across_a_turn_and_a_failing_bot_gets_an_apology(
     async def run() -> list[int]:
         channel = _channel(api, tmp_path)
         statuses = []
-        for text in ("hi", "3", "crash", "1"):
-            body, signature = _signed({"From": number, "Body": text, "MessageSid": "SM1"})
+        for n, text in enumerate(("hi", "3", "crash", "1")):
+            body, signature = _signed({"From": number, "Body": text, "MessageSid": f"SM{n}"})
             statuses.append((await channel.handle(body, FORM, signature, bot, store)).status)
         await channel.sender.close()
         return statuses
@@ -653,7 +708,8 @@ def test_opt_outs_survive_a_restart_and_hold_only_hashes(api: FakeTwilio, tmp_pa
     text = (tmp_path / OPT_OUT_FILE).read_text(encoding="utf-8")
     digits = number.removeprefix("whatsapp:+")
     assert digits not in text
-    assert json.loads(text)["opted_out"] == [hashlib.sha256(f"+{digits}".encode()).hexdigest()]
+    assert json.loads(text)["opted_out"] == [number_hash(f"+{digits}", KEY)]  # keyed, not
+    assert hashlib.sha256(f"+{digits}".encode()).hexdigest() not in text  # a plain SHA-256
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -672,7 +728,8 @@ def test_a_stop_on_one_instance_silences_every_instance(
 
     def instance() -> TwilioChannel:
         config = TwilioConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, number=OUR_NUMBER,
-                              public_url=PUBLIC_URL, api_base_url=api.url, optout_url=url)
+                              public_url=PUBLIC_URL, api_base_url=api.url, optout_url=url,
+                              number_secret=NUMBER_SECRET)
         return TwilioChannel(config, var_dir=tmp_path / f"var-{secrets.token_hex(4)}")
 
     async def say(channel: TwilioChannel, text: str) -> None:
@@ -682,6 +739,12 @@ def test_a_stop_on_one_instance_silences_every_instance(
 
     one, two = instance(), instance()
     asyncio.run(say(one, "STOP"))
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        stored = [h for (h,) in conn.execute(
+            sqlalchemy.text("SELECT hash FROM navigator_twilio_optouts"))]
+    assert number_hash(number, KEY) in stored  # keyed with NAVIGATOR_NUMBER_SECRET
+    assert hashlib.sha256(number.encode()).hexdigest() not in stored
     asyncio.run(say(two, "is hospice free?"))  # SMS or WhatsApp: STOP holds for both
     assert seen == [] and api.to(f"whatsapp:{number}") == []
     assert asyncio.run(two.optouts.contains(number))
@@ -694,9 +757,66 @@ def test_a_stop_on_one_instance_silences_every_instance(
     engine.dispose()
 
 
+def test_plain_sha256_opt_outs_from_before_still_hold_and_become_keyed(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration: opt-outs written before the hashes were keyed (plain SHA-256 of the
+    number) keep the number silent, and are rewritten as keyed hashes when it next writes."""
+    number = f"+1555{secrets.randbelow(10**7):07d}"
+    other = f"+1555{secrets.randbelow(10**7):07d}"
+    plain = hashlib.sha256(number.encode()).hexdigest()
+    (tmp_path / OPT_OUT_FILE).write_text(json.dumps(
+        {"version": 1, "hash": "sha256", "opted_out": [plain]}), encoding="utf-8")
+    store = OptOutStore(tmp_path / OPT_OUT_FILE, lambda: KEY)
+    assert asyncio.run(store.contains(f"whatsapp:{number}"))
+    assert not asyncio.run(store.contains(other))
+    assert json.loads((tmp_path / OPT_OUT_FILE).read_text())["opted_out"] == [
+        number_hash(number, KEY)]
+
+    url = request.getfixturevalue("postgres_url")
+    shared = SqlOptOutStore(url, lambda: KEY)
+    asyncio.run(shared.remove(number))
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("INSERT INTO navigator_twilio_optouts (hash, since) "
+                                     "VALUES (:h, 0)"), {"h": plain})
+    assert asyncio.run(shared.contains(number)) and not asyncio.run(shared.contains(other))
+    with engine.connect() as conn:
+        rows = {h for (h,) in conn.execute(sqlalchemy.text(
+            "SELECT hash FROM navigator_twilio_optouts WHERE hash IN (:a, :b)"),
+            {"a": plain, "b": number_hash(number, KEY)})}
+    engine.dispose()
+    assert rows == {number_hash(number, KEY)}
+    asyncio.run(shared.remove(number))
+    assert not asyncio.run(shared.contains(number))
+
+
+def test_the_number_key_is_a_secret_or_kept_in_the_var_folder(tmp_path: Path) -> None:
+    number = "+15550001234"
+    key = pseudonyms.number_key(None, tmp_path)
+    kept = tmp_path / pseudonyms.KEY_FILE
+    assert len(key) == 32 and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert pseudonyms.number_key(None, tmp_path) == key  # the same key next time
+    assert number_hash(number, key) != number_hash(number, KEY)
+    assert number_hash(number, key) == number_hash(f"whatsapp:{number}", key)
+    assert pseudonyms.number_key(NUMBER_SECRET, tmp_path / "elsewhere") == KEY
+    with pytest.raises(ValueError, match="NAVIGATOR_NUMBER_SECRET"):
+        pseudonyms.number_key("short", tmp_path)
+
+
+def test_recent_message_ids_are_bounded_and_expire() -> None:
+    seen = RecentIds(size=3, ttl=60)
+    assert seen.first_time("SM1", now=0) and not seen.first_time("SM1", now=1)
+    for n, sid in enumerate(("SM2", "SM3", "SM4"), start=2):
+        assert seen.first_time(sid, now=n)
+    assert len(seen) == 3 and seen.first_time("SM1", now=5)  # the oldest was forgotten
+    assert not seen.first_time("SM4", now=59) and seen.first_time("SM4", now=65)  # expired
+    assert len(seen) <= 3
+
+
 def test_an_unreadable_opt_out_file_is_kept_aside(tmp_path: Path) -> None:
     (tmp_path / OPT_OUT_FILE).write_text("{not json", encoding="utf-8")
-    store = OptOutStore(tmp_path / OPT_OUT_FILE)
+    store = OptOutStore(tmp_path / OPT_OUT_FILE, lambda: KEY)
     assert len(store) == 0
     kept = [p for p in tmp_path.iterdir() if ".unreadable-" in p.name]
     assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == "{not json"

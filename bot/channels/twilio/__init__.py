@@ -5,11 +5,14 @@ inbound message to ``POST /webhooks/twilio/webhook``; ``GET /webhooks/twilio/`` 
 check. Unlike Rasa's stock connector this one
 
 * rejects requests whose ``X-Twilio-Signature`` does not match (403), computed over the
-  public URL Twilio posts to, so it works behind a proxy (:mod:`.signature`);
+  public URL Twilio posts to, so it works behind a proxy (:mod:`.signature`), and bodies over
+  64 KB before Rasa's web server buffers them (413);
+* takes a message once: a webhook Twilio retries with the same ``MessageSid`` is answered
+  and ignored (:class:`.webhook.RecentIds`; in each Rasa process's memory, bounded, expiring);
 * answers 503, never 500, while its settings are missing (:mod:`.config`);
 * replies kindly to messages without text instead of crashing (:mod:`.webhook`);
-* honours STOP / START / HELP, remembering opt-outs (as SHA-256 hashes) across restarts
-  (:mod:`.optouts`);
+* honours STOP / START / HELP, remembering opt-outs (as HMAC-SHA-256 hashes keyed with
+  ``NAVIGATOR_NUMBER_SECRET``) across restarts (:mod:`.optouts`);
 * turns buttons into numbered options and a reply of "1", "2", ... into that option (the
   options are read back from the tracker store, so any Rasa instance understands the reply;
   :mod:`.options`);
@@ -30,6 +33,7 @@ from bot.channels.twilio.config import (
     TWILIO_MAX_LENGTH,
     TwilioConfig,
     default_var_dir,
+    legacy_number_hash,
     number_hash,
     number_ref,
 )
@@ -69,8 +73,10 @@ from bot.channels.twilio.webhook import (
     STOP_WORDS,
     WELCOME_TEXT,
     YES,
+    RecentIds,
     TwilioChannel,
     WebhookReply,
+    read_capped,
 )
 
 __all__ = [
@@ -78,8 +84,9 @@ __all__ = [
     "MAX_BODY_BYTES", "MAX_FORM_FIELDS", "MIN_LENGTH", "NO_TEXT_REPLY", "OPTIONS_HEADER",
     "OPT_OUT_FILE", "SEND_ATTEMPTS", "SEND_TIMEOUT", "START_WORDS", "STOP_WORDS",
     "TWILIO_MAX_LENGTH", "WELCOME_TEXT", "YES", "FormParams", "Option", "OptOutStore",
-    "SignatureCheck", "SqlOptOutStore", "TwilioChannel", "TwilioConfig", "TwilioOutput",
-    "TwilioSender", "WebhookReply", "choose_option", "default_var_dir", "format_options",
-    "number_hash", "number_ref", "offered_options", "options_from_buttons", "parse_form",
-    "parse_options", "split_message", "text_size",
+    "RecentIds", "SignatureCheck", "SqlOptOutStore", "TwilioChannel", "TwilioConfig",
+    "TwilioOutput", "TwilioSender", "WebhookReply", "choose_option", "default_var_dir",
+    "format_options", "legacy_number_hash", "number_hash", "number_ref", "offered_options",
+    "options_from_buttons", "parse_form", "parse_options", "read_capped", "split_message",
+    "text_size",
 ]

@@ -1,17 +1,18 @@
 """The channel's settings (credentials.yml keys, else ``NAVIGATOR_TWILIO_*`` settings) and
-the phone-number helpers every part uses: hashes for the opt-out list, tags for log lines."""
+the phone-number helpers every part uses: keyed hashes for the opt-out list, tags for log
+lines."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from knowledge.pseudonyms import bare_number, optout_hash
 from settings import Settings
 
 DEFAULT_API_BASE = "https://api.twilio.com"
@@ -41,6 +42,7 @@ class TwilioConfig:
     api_base_url: str = DEFAULT_API_BASE
     max_length: int = TWILIO_MAX_LENGTH
     optout_url: str | None = field(default=None, repr=False)  # SQL URL; None: a local file
+    number_secret: str | None = field(default=None, repr=False)  # keys the opt-out hashes
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any] | None) -> TwilioConfig:
@@ -77,6 +79,7 @@ class TwilioConfig:
             api_base_url=api_base,
             max_length=max_length,
             optout_url=value("optout_url"),
+            number_secret=settings.number_secret,
         )
 
     @property
@@ -95,15 +98,8 @@ class TwilioConfig:
 
     def sender_for(self, recipient: str) -> str:
         """Our number in the recipient's channel: ``whatsapp:+1...`` for WhatsApp, else bare."""
-        bare = _bare_number(self.number or "")
+        bare = bare_number(self.number or "")
         return f"whatsapp:{bare}" if recipient.lower().startswith("whatsapp:") else bare
-
-
-def _bare_number(address: str) -> str:
-    address = address.strip()
-    if address.lower().startswith("whatsapp:"):
-        address = address[len("whatsapp:"):]
-    return re.sub(r"\s+", "", address)
 
 
 # Country calling codes and Twilio's FromCountry values of the two regions we serve.
@@ -116,14 +112,21 @@ def region_of_sender(address: str, from_country: str | None = None) -> str | Non
     calling code), or None; the crisis reply uses it when the message says nothing."""
     if from_country:
         return _REGION_OF_COUNTRY.get(from_country.strip().upper())
-    bare = _bare_number(address)
+    bare = bare_number(address)
     return next((region for prefix, region in _REGION_OF_PREFIX if bare.startswith(prefix)),
                 None)
 
 
-def number_hash(address: str) -> str:
-    """SHA-256 of a phone number without its channel prefix (STOP on one channel stops both)."""
-    return hashlib.sha256(_bare_number(address).encode("utf-8")).hexdigest()
+def number_hash(address: str, key: bytes) -> str:
+    """The opt-out list's keyed hash (HMAC-SHA-256) of a phone number without its channel
+    prefix (STOP on one channel stops both)."""
+    return optout_hash(key, address)
+
+
+def legacy_number_hash(address: str) -> str:
+    """Plain SHA-256 of the bare number: how opt-outs were stored before they were keyed
+    (still honoured, and replaced by the keyed hash when that number next writes)."""
+    return hashlib.sha256(bare_number(address).encode("utf-8")).hexdigest()
 
 
 _REF_KEY = secrets.token_bytes(16)  # per process: log tags correlate within one run only
@@ -131,7 +134,7 @@ _REF_KEY = secrets.token_bytes(16)  # per process: log tags correlate within one
 
 def number_ref(address: str) -> str:
     """A short tag for log lines instead of the number (a keyed hash: not reversible)."""
-    return hmac.new(_REF_KEY, _bare_number(address).encode("utf-8"), "sha256").hexdigest()[:8]
+    return hmac.new(_REF_KEY, bare_number(address).encode("utf-8"), "sha256").hexdigest()[:8]
 
 
 def default_var_dir() -> Path:

@@ -1,13 +1,19 @@
-"""The input channel: Twilio's webhook, checked (size, form, signature), then STOP / START
-/ HELP handled here and everything else passed to Rasa, replies queued on the sender.
+"""The input channel: Twilio's webhook, checked (size, form, signature), de-duplicated on
+``MessageSid``, then STOP / START / HELP handled here and everything else passed to Rasa,
+replies queued on the sender.
 
 ``POST /webhooks/twilio/webhook`` takes each inbound message; ``GET /webhooks/twilio/`` is a
-health check. Both answer 503 while the channel's settings are missing.
+health check. Both answer 503 while the channel's settings are missing. The webhook streams
+its body and stops reading at :data:`MAX_BODY_BYTES` (413), so Rasa's web server never
+buffers more than that (its own limit for other routes is 100 MB).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +21,7 @@ from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -29,6 +36,7 @@ from bot.channels.twilio.optouts import OPT_OUT_FILE, OptOutStore, SqlOptOutStor
 from bot.channels.twilio.sending import TwilioOutput, TwilioSender
 from bot.channels.twilio.signature import FORM_TYPE, MAX_BODY_BYTES, SignatureCheck, parse_form
 from knowledge.emergency import emergency_line
+from knowledge.pseudonyms import number_key
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +60,54 @@ ERROR_REPLY = (
     f"Sorry, something went wrong on our side. Please try again in a few minutes. {EMERGENCY}"
 )
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+SEEN_MESSAGES = 10_000  # MessageSids remembered for de-duplication (about 1 MB at most)
+SEEN_SECONDS = 3_600.0  # Twilio retries within minutes; an hour is ample
+
+
+class RecentIds:
+    """Ids seen in the last ``ttl`` seconds, at most ``size`` of them (oldest forgotten
+    first): Twilio retries a webhook it thinks failed, with the same ``MessageSid``."""
+
+    def __init__(self, size: int = SEEN_MESSAGES, ttl: float = SEEN_SECONDS) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, key: str, now: float | None = None) -> bool:
+        """True the first time ``key`` is seen (and remember it); False for a repeat."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) <= now - self.ttl:
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                return False
+            self._seen[key] = now
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """A streamed request body, or None once it exceeds ``limit`` bytes (read no further)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.strip().isdigit() and int(declared) > limit:
+        if request.stream is not None:
+            request.stream.request_max_size = limit  # Sanic then drains no more than this
+        return None
+    if request.stream is None:
+        return request.body or b""
+    request.stream.request_max_size = limit
+    chunks: list[bytes] = []
+    try:
+        while (chunk := await request.stream.read()) is not None:
+            chunks.append(chunk)
+    except PayloadTooLarge:
+        return None
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -73,9 +129,15 @@ class TwilioChannel(InputChannel):
 
     def __init__(self, config: TwilioConfig, var_dir: Path | None = None) -> None:
         self.config = config
+        var = Path(var_dir or default_var_dir())
+
+        def key() -> bytes:  # made or read on first use: an unconfigured channel writes nothing
+            return number_key(config.number_secret, var)
+
         self.optouts: OptOutStore | SqlOptOutStore = (
-            SqlOptOutStore(config.optout_url) if config.optout_url
-            else OptOutStore(Path(var_dir or default_var_dir()) / OPT_OUT_FILE))
+            SqlOptOutStore(config.optout_url, key) if config.optout_url
+            else OptOutStore(var / OPT_OUT_FILE, key))
+        self.seen = RecentIds()
         self.sender = TwilioSender(config, self.optouts)
         self._signature = SignatureCheck(config.auth_token, config.public_url)
         if config.configured:
@@ -105,11 +167,14 @@ class TwilioChannel(InputChannel):
                 return response.json({"status": "not configured"}, status=503)
             return response.json({"status": "ok"})
 
-        @hook.route("/webhook", methods=["POST"])
+        @hook.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:
+            body = await read_capped(request)
+            if body is None:
+                return response.text("Request body too large.\n", status=413)
             agent = getattr(request.app.ctx, "agent", None)
             reply = await self.handle(
-                request.body or b"",
+                body,
                 request.headers.get("content-type"),
                 request.headers.get("x-twilio-signature"),
                 on_new_message,
@@ -148,6 +213,10 @@ class TwilioChannel(InputChannel):
         sender = (params.get("From") or "").strip()
         if not sender:
             return WebhookReply(400, "Missing From.\n")
+        sid = (params.get("MessageSid") or "").strip()
+        if sid and not self.seen.first_time(sid):
+            logger.info("Ignored a repeated Twilio webhook (retry of a message already taken)")
+            return WebhookReply(200, EMPTY_TWIML, "text/xml; charset=utf-8")
         await self._process(sender, params, on_new_message, tracker_store)
         return WebhookReply(200, EMPTY_TWIML, "text/xml; charset=utf-8")
 
