@@ -15,7 +15,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.common import SETTINGS, send_reply
+import knowledge
+from actions.common import KB, SETTINGS, reader, send_reply
 from knowledge import directory as render
 from knowledge.replies import say
 from providers import db, search
@@ -47,8 +48,27 @@ async def _in_db(fn, *args: Any) -> Any:  # noqa: ANN001
     return await asyncio.to_thread(work)
 
 
+def answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """A search message that also asks a question ("how does hospice work? we're in 60614")
+    gets that question answered, or its likeliest topics offered (see render.question_in)."""
+    part = render.question_part(tracker.latest_message or {})
+    if part is None:
+        return []
+    language, region = reader(tracker)
+    how, ids = part
+    entries = [KB.get(e) for e in ids if KB.get(e)]
+    if how == "answer" and entries:
+        send_reply(dispatcher, knowledge.render(KB, entries[0], language, region))
+        return [SlotSet("last_faq_id", entries[0].id)]
+    if entries:
+        send_reply(dispatcher, render.question_topics([(e.id, e.label(language))
+                                                       for e in entries], language))
+    return []
+
+
 class ActionAskLocation(Action):
-    """The form's question: where should I look?"""
+    """The form's question: where should I look? A question asked with the search is
+    answered first."""
 
     def name(self) -> str:
         return "action_ask_location"
@@ -56,9 +76,11 @@ class ActionAskLocation(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
         # After a place was not understood, the validator's reply already asked again.
-        if not tracker.get_slot("location_attempts"):
-            dispatcher.utter_message(text=render.texts(_language(tracker))["ask_location"])
-        return []
+        if tracker.get_slot("location_attempts"):
+            return []
+        events = answer_question(dispatcher, tracker)
+        dispatcher.utter_message(text=render.texts(_language(tracker))["ask_location"])
+        return events
 
 
 class ValidateProviderSearchForm(FormValidationAction):
@@ -74,6 +96,10 @@ class ValidateProviderSearchForm(FormValidationAction):
         try:
             place = gazetteer().resolve(str(value or ""), prefer_country=prefer)
         except LocationError as err:
+            if err.reason == "northern_ireland":  # no list there: the search signposts
+                return {"location": err.text, "location_attempts": 0, "region": "UK",
+                        "place": {"label": err.text, "lat": None, "lon": None,
+                                  "country": "GB", "precision": "none", "state": "NIR"}}
             attempts = int(tracker.get_slot("location_attempts") or 0) + 1
             if attempts >= MAX_ATTEMPTS:
                 dispatcher.utter_message(text=render.texts(language)["errors"]["gave_up"])
@@ -89,37 +115,90 @@ class ValidateProviderSearchForm(FormValidationAction):
         return slots
 
 
-def _run_search(session, place: dict, service: str, radius: int, offset: int,  # noqa: ANN001
-                widen: bool) -> search.SearchResult | None:
-    """The page asked for, or None when the directory has no such service in that country."""
-    if not search.holds(session, service, place["country"]):
+def _hospices_instead(session, place: dict, radius: int,  # noqa: ANN001
+                      widen: tuple[int, ...]) -> search.SearchResult | None:
+    """The nearest hospices, or None when the country has none listed."""
+    if not search.holds(session, "hospice", place["country"]):
         return None
-    return search.search(session, place["lat"], place["lon"], service, radius_miles=radius,
-                         limit=PAGE, offset=offset, widen=search.WIDENING_MILES if widen else ())
+    return search.search(session, place["lat"], place["lon"], "hospice", radius_miles=radius,
+                         limit=PAGE, widen=widen)
+
+
+def _run_search(session, place: dict, service: str, radius: int, offset: int,  # noqa: ANN001
+                widen: bool) -> tuple[search.SearchResult, str, str | None] | None:
+    """(the page, the service searched, why another was searched) or None when the
+    directory has no such service in that country.
+
+    Palliative care with no palliative-care team near is answered with hospices (many run
+    palliative care too); a child's search with children's hospices first, then hospices.
+    """
+    radii = search.widening(place["country"]) if widen else ()
+
+    def run(code: str) -> search.SearchResult:
+        return search.search(session, place["lat"], place["lon"], code, radius_miles=radius,
+                             limit=PAGE, offset=offset, widen=radii)
+
+    held = search.holds(session, service, place["country"])
+    if service in ("palliative_care", "childrens_hospice") and offset == 0 and widen:
+        result = run(service) if held else None
+        if result is not None and result.hits:
+            return result, service, None
+        instead = _hospices_instead(session, place, radius, radii)
+        if instead is None:
+            return None
+        if service == "palliative_care":
+            return instead, "hospice", "palliative_none_near" if held else "palliative"
+        return instead, "hospice", "child_none" if held else "child_not_listed"
+    return (run(service), service, None) if held else None
+
+
+def _reply(result: search.SearchResult, searched: str, why: str | None, place: dict,
+           asked: str, language: str) -> knowledge.Reply:
+    """The reply for a page of hits, saying why another service was searched if it was."""
+    region = REGION_OF_COUNTRY.get(place["country"], "US")
+    if why in ("palliative", "palliative_none_near"):
+        return render.palliative_via_hospices(result, place["label"], region, language,
+                                              listed=why == "palliative_none_near")
+    if why in ("child_none", "child_not_listed") or searched == "childrens_hospice":
+        source = None
+        if why == "child_not_listed":
+            source = sorted({h.source for h in result.hits})[0]
+        return render.for_a_child(result, why is None, place["label"], source, language)
+    return render.results(result, searched, place["label"], language,
+                          asked=asked if asked != searched else None)
 
 
 async def _search_and_reply(dispatcher: CollectingDispatcher, tracker: Tracker, place: dict,
                             service: str, radius: int, offset: int, widen: bool,
-                            shown: list[int]) -> list[EventType]:
+                            shown: list[int], asked: str | None = None) -> list[EventType]:
     language = _language(tracker)
     region = REGION_OF_COUNTRY.get(place["country"], "US")
+    nation = render.no_list_nation(place.get("state")) if place["country"] == "GB" else None
+    if nation or place.get("lat") is None:
+        send_reply(dispatcher, render.no_list_here(nation or place["label"], place["label"],
+                                                   service, language))
+        return [SlotSet("search", None)]
     try:
-        result = await _in_db(_run_search, place, service, radius, offset, widen)
+        found = await _in_db(_run_search, place, service, radius, offset, widen)
     except SQLAlchemyError:
         dispatcher.utter_message(text=say("search_unavailable", _language(tracker)))
         return []
-    if result is None:
+    if found is None:
         send_reply(dispatcher, render.no_data(service, region, language))
         return [SlotSet("search", None)]
-    state = {"place": place, "service": service, "radius": result.radius_miles,
-             "offset": result.offset, "total": result.total,
+    result, searched, why = found
+    state = {"place": place, "service": searched, "asked": asked or service,
+             "radius": result.radius_miles, "offset": result.offset, "total": result.total,
              "shown": [*shown, *(h.id for h in result.hits)]}
     if not result.hits:
-        source = "cms_hospice" if service == "hospice" and region == "US" else "default"
-        send_reply(dispatcher, render.nothing_near(service, place["label"], result.radius_miles,
-                                              region, source, language))
+        hospices = searched in ("hospice", "childrens_hospice")
+        source = ("cms_hospice" if hospices and region == "US"
+                  else "uk" if hospices and place["country"] == "GB" else "default")
+        send_reply(dispatcher, render.nothing_near(searched, place["label"],
+                                                   result.radius_miles, region, source,
+                                                   language))
         return [SlotSet("search", state)]
-    send_reply(dispatcher, render.results(result, service, place["label"], language))
+    send_reply(dispatcher, _reply(result, searched, why, place, asked or service, language))
     return [SlotSet("search", state)]
 
 
@@ -134,8 +213,10 @@ class ActionSearchProviders(Action):
         place = tracker.get_slot("place")
         if not place:  # the form gave up on the place and has said so
             return []
-        return await _search_and_reply(dispatcher, tracker, place, _service(tracker),
-                                       search.WIDENING_MILES[0], 0, True, [])
+        events = answer_question(dispatcher, tracker)
+        return events + await _search_and_reply(
+            dispatcher, tracker, place, _service(tracker),
+            search.widening(place["country"])[0], 0, True, [])
 
 
 class ActionProviderMore(Action):
@@ -153,13 +234,15 @@ class ActionProviderMore(Action):
             return []
         offset = state["offset"] + PAGE
         if offset >= state["total"]:
+            widest = search.widening(state["place"]["country"])[-1]
             buttons = ([{"title": t["buttons"]["widen"], "payload": "/provider_widen"}]
-                       if state["radius"] < search.WIDENING_MILES[-1] else [])
+                       if state["radius"] < widest else [])
             dispatcher.utter_message(text=t["no_more"].format(
                 radius=state["radius"], place=state["place"]["label"]), buttons=buttons)
             return []
         return await _search_and_reply(dispatcher, tracker, state["place"], state["service"],
-                                       state["radius"], offset, False, state["shown"])
+                                       state["radius"], offset, False, state["shown"],
+                                       state.get("asked"))
 
 
 class ActionProviderWiden(Action):
@@ -176,15 +259,19 @@ class ActionProviderWiden(Action):
         if not state:
             dispatcher.utter_message(text=t["no_search_yet"])
             return []
-        larger = [r for r in search.WIDENING_MILES if r > state["radius"]]
+        country = state["place"]["country"]
+        larger = [r for r in search.widening(country) if r > state["radius"]]
         if not larger:
-            region = REGION_OF_COUNTRY.get(state["place"]["country"], "US")
-            text, url = render.signpost(state["service"], region, language)
-            dispatcher.utter_message(text=t["widest"].format(
-                radius=state["radius"], place=state["place"]["label"]) + f"\n\n{text}\n{url}")
+            region = REGION_OF_COUNTRY.get(country, "US")
+            text, url = render.signpost(state.get("asked") or state["service"], region,
+                                        language)
+            widest = t["widest"].format(radius=state["radius"], place=state["place"]["label"])
+            if country == "GB":
+                widest += " " + t["uk_max"].format(radius=state["radius"])
+            dispatcher.utter_message(text=f"{widest}\n\n{text}\n{url}")
             return []
         return await _search_and_reply(dispatcher, tracker, state["place"], state["service"],
-                                       larger[0], 0, False, [])
+                                       larger[0], 0, False, [], state.get("asked"))
 
 
 def _pick(text: str, ordinal: Any, names: list[str]) -> int | None:

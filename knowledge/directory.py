@@ -14,8 +14,8 @@ from urllib.parse import quote_plus
 
 import yaml
 
-from knowledge import Button, Reply
-from providers import services
+from knowledge.render import Button, Reply, faq_payload
+from providers import search, services
 from providers.search import Hit, SearchResult
 
 FILE = Path(__file__).parent / "directory.yml"
@@ -52,13 +52,20 @@ def nice_case(name: str) -> str:
 
 
 def phone_display(e164: str) -> str:
-    """'+13343955000' -> '(334) 395-5000'; '+441134960000' -> '0113 496 0000'."""
+    """'+13343955000' -> '(334) 395-5000'; '+441134960000' -> '0113 496 0000' (UK numbers
+    grouped by the length of their area code, near enough)."""
     if e164.startswith("+1") and len(e164) == 12:
         d = e164[2:]
         return f"({d[:3]}) {d[3:6]}-{d[6:]}"
     if e164.startswith("+44"):
         d = "0" + e164[3:]
-        return f"{d[:4]} {d[4:7]} {d[7:]}" if len(d) == 11 else d
+        if len(d) != 11:
+            return d
+        if d.startswith("02"):  # London, Cardiff, ...: 020 7599 7777
+            return f"{d[:3]} {d[3:7]} {d[7:]}"
+        if d.startswith(("01", "07")) and not (d[2] == "1" or d[3] == "1"):
+            return f"{d[:5]} {d[5:]}"  # 01922 422500, 07700 900123
+        return f"{d[:4]} {d[4:7]} {d[7:]}"  # 0113 496 0000, 0300 123 4567
     return e164
 
 
@@ -82,6 +89,54 @@ def source_name(source: str, language: str = "en") -> str:
     return names.get(source, names["default"])
 
 
+def long_date(iso: str, language: str = "en") -> str:
+    """'2025-11-01' -> '1 November 2025'."""
+    year, month, day = (int(p) for p in iso.split("-"))
+    return f"{day} {texts(language)['months'][month - 1]} {year}"
+
+
+def is_uk_source(source: str) -> bool:
+    """Whether a source's records are from the (incomplete) UK hospice list."""
+    return source in _content()["uk_sources"]
+
+
+def no_list_nation(state: str | None) -> str | None:
+    """The name of a UK nation the directory has no list for (Wales, Northern Ireland)."""
+    return _content()["no_list_nations"].get(state or "")
+
+
+def kind_text(hit: Hit, language: str = "en") -> str:
+    """'In-patient hospice, 28 beds' or 'Children's hospice; Hospice at home'; '' if unknown."""
+    t = texts(language)
+    kinds = [t["kinds"][k] for k in services.HOSPICE_KINDS[::-1] if k in hit.kinds]
+    text = "; ".join(k if i == 0 else k[:1].lower() + k[1:] for i, k in enumerate(kinds))
+    if hit.beds and "hospice_inpatient" in hit.kinds:
+        text += ", " + t["beds"].format(beds=hit.beds)
+    return text
+
+
+def _sources_line(hits: list[Hit], t: dict[str, Any], language: str) -> str:
+    """'Medicare's list ...', or each UK source with the date its data is from."""
+    parts = []
+    for source in sorted({h.source for h in hits}):
+        name = source_name(source, language)
+        dates = sorted(h.as_of for h in hits if h.source == source and h.as_of)
+        parts.append(t["as_of"].format(source=name, date=long_date(dates[-1], language))
+                     if dates else name)
+    return " and ".join(parts)
+
+
+def footer(hits: list[Hit], language: str = "en") -> str:
+    """Where the list comes from; for UK records also the licence lines and the caveat."""
+    t = texts(language)
+    lines = [t["footer"].format(source=_sources_line(hits, t, language))]
+    attribution = _content()["attribution"]
+    lines += [attribution[s] for s in sorted({h.source for h in hits}) if s in attribution]
+    if any(is_uk_source(h.source) for h in hits):
+        lines.append(t["uk_caveat"])
+    return "\n".join(lines)
+
+
 def distance_text(miles: float) -> str:
     """'less than a mile', 'about 1 mile', 'about 12 miles': rough, so no decimals."""
     if miles < 1:
@@ -89,43 +144,59 @@ def distance_text(miles: float) -> str:
     return "about 1 mile" if round(miles) == 1 else f"about {miles:.0f} miles"
 
 
-def card(hit: Hit) -> dict[str, Any]:
+def card(hit: Hit, language: str = "en") -> dict[str, Any]:
     """A structured card for rich channels."""
     return {"id": hit.id, "name": nice_case(hit.name), "miles": round(hit.distance_miles, 1),
             "address": address(hit), "phone": phone_display(hit.phone) if hit.phone else None,
             "tel": f"tel:{hit.phone}" if hit.phone else None, "map": map_url(hit),
-            "source": hit.source}
+            "source": hit.source, "kind": kind_text(hit, language) or None}
 
 
-def results(result: SearchResult, service: str, place_label: str,
-            language: str = "en") -> Reply:
-    """Cards for a page of hits, with the widening note, the source and follow-ups."""
+def results(result: SearchResult, service: str, place_label: str, language: str = "en",
+            asked: str | None = None, before: tuple[str, ...] = (),
+            after: tuple[str, ...] = ()) -> Reply:
+    """Cards for a page of hits, with the widening note, the source and follow-ups.
+
+    `asked` is the service the person asked for when another was searched (palliative care
+    answered with hospices); `before` and `after` are paragraphs around the cards."""
     t = texts(language)
-    lines = []
+    lines = list(before)
     if result.widened_from and result.offset == 0:
         lines.append(t["widened"].format(asked=result.widened_from, radius=result.radius_miles))
+        if any(is_uk_source(h.source) for h in result.hits):
+            lines[-1] += " " + t["uk_max"].format(radius=widest(result.hits))
     plural = services.plural(service)
     lines.append(t["results"].format(plural=plural[:1].upper() + plural[1:], place=place_label))
     for n, hit in enumerate(result.hits, start=result.offset + 1):
         fmt = t["card"] if hit.phone else t["card_no_phone"]
+        kind = kind_text(hit, language)
         lines.append(fmt.format(
             n=n, name=nice_case(hit.name), distance=distance_text(hit.distance_miles),
-            address=address(hit), phone=phone_display(hit.phone) if hit.phone else "",
-            tel=hit.phone or "", map=map_url(hit)))
-    sources = sorted({h.source for h in result.hits})
-    lines.append(t["footer"].format(source=" and ".join(source_name(s) for s in sources)))
-    return Reply("\n\n".join(lines), _follow_ups(result, service, t),
-                   [card(h) for h in result.hits])
+            kind=f"{kind}\n" if kind else "", address=address(hit),
+            phone=phone_display(hit.phone) if hit.phone else "", tel=hit.phone or "",
+            map=map_url(hit)))
+    lines.append(footer(result.hits, language))
+    lines += after
+    return Reply("\n\n".join(lines), _follow_ups(result, asked or service, t),
+                 [card(h, language) for h in result.hits])
+
+
+def widest(hits: list[Hit]) -> int:
+    """The farthest a search in these hits' country may look, in miles."""
+    return search.widening(hits[0].country if hits else None)[-1]
 
 
 def _follow_ups(result: SearchResult, service: str, t: dict[str, Any]) -> list[Button]:
     buttons = []
     if result.has_more:
         buttons.append(Button(t["buttons"]["more"], "/provider_more"))
-    elif result.radius_miles < 100:
+    elif result.radius_miles < widest(result.hits):
         buttons.append(Button(t["buttons"]["widen"], "/provider_widen"))
-    for other in services.SERVICES:
-        if other != service and len(buttons) < 3:
+    if service == "childrens_hospice":
+        buttons.append(Button(t["buttons"]["all_hospices"], '/find_provider{"service":"hospice"}'))
+    skip = {service, "hospice"} if service == "childrens_hospice" else {service}
+    for other in services.MAIN:
+        if other not in skip and len(buttons) < 3:
             buttons.append(Button(t["buttons"][other], f'/find_provider{{"service":"{other}"}}'))
     return buttons
 
@@ -145,6 +216,10 @@ def nothing_near(service: str, place_label: str, radius: int, region: str, sourc
     text, url = signpost(service, region, language)
     head = t["none_near"].format(plural=services.plural(service), radius=radius,
                                  place=place_label, source=source_name(source, language))
+    if source == "uk":  # the caveat carries the UK route for hospices
+        head += " " + t["uk_max"].format(radius=radius) + "\n\n" + t["uk_caveat"]
+        if service == "hospice":
+            return Reply(head, _other_services(service, t))
     return Reply(f"{head}\n\n{text}\n{url}", _other_services(service, t))
 
 
@@ -157,9 +232,90 @@ def no_data(service: str, region: str, language: str = "en") -> Reply:
     return Reply(f"{head} {text}\n{url}", _other_services(service, t) if region == "US" else [])
 
 
+def no_list_here(nation: str, place_label: str, service: str,
+                 language: str = "en") -> Reply:
+    """A place in a UK nation the directory has no list for: the honest route, no places."""
+    t = texts(language)
+    lines = [t["no_list_nation"].format(nation=nation, place=place_label)]
+    if service == "pain_management":
+        text, url = signpost(service, "UK", language)
+        lines.append(f"{text}\n{url}")
+    else:
+        lines.append(t["no_list_nation_route"])
+    return Reply("\n\n".join(lines), [])
+
+
+def palliative_via_hospices(result: SearchResult, place_label: str, region: str,
+                            language: str = "en", listed: bool = False) -> Reply:
+    """No palliative-care list here (`listed`: a list, but no team near): say so, show the
+    nearest hospices, keep the referral advice."""
+    t = texts(language)
+    where = t["where_uk"] if region == "UK" else t["where_us"]
+    text, url = signpost("palliative_care", region, language)
+    head = (t["palliative_none_near"].format(radius=result.widened_from or result.radius_miles,
+                                             place=place_label)
+            if listed else t["palliative_via_hospice"].format(where=where))
+    return results(result, "hospice", place_label, language, asked="palliative_care",
+                   before=(head,), after=(f"{text}\n{url}",))
+
+
+def for_a_child(result: SearchResult, found_children: bool, place_label: str,
+                source: str | None, language: str = "en") -> Reply:
+    """A search for a child: children's hospices first; else the nearest hospices, saying
+    that the list has no children's hospice near (or does not say which care for children)."""
+    t = texts(language)
+    if found_children:
+        return results(result, "childrens_hospice", place_label, language,
+                       before=(t["child_first"],))
+    if source:
+        name = source_name(source, language)
+        note = t["child_not_listed"].format(source=name[:1].upper() + name[1:])
+    else:
+        note = t["child_none"].format(radius=result.radius_miles, place=place_label)
+    return results(result, "hospice", place_label, language, before=(note,))
+
+
+# A search message that also asks a question ("how does hospice work? we're in 60614") gets
+# the question answered too: when the classifier gave the FAQ at least QUESTION_CONFIDENCE,
+# its top entry is answered if that entry's confidence reaches ANSWER_CONFIDENCE (the
+# FaqConfidenceFallback threshold in config.yml), else the likeliest entries are offered.
+QUESTION_CONFIDENCE = 0.25
+ANSWER_CONFIDENCE = 0.2
+
+
+def question_in(message: dict[str, Any]) -> tuple[float, list[tuple[str, float]]]:
+    """(FAQ intent confidence, [(entry id, confidence), ...]) of a parsed message."""
+    faq = next((float(r.get("confidence") or 0) for r in message.get("intent_ranking") or []
+                if r.get("name") == "faq"), 0.0)
+    ranking = (message.get("response_selector") or {}).get("faq", {}).get("ranking") or []
+    entries = [(str(r.get("intent_response_key") or "").split("/", 1)[-1],
+                float(r.get("confidence") or 0)) for r in ranking]
+    return faq, [(e, c) for e, c in entries if e]
+
+
+def question_part(message: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """For a search message that also asks a question: ('answer', [entry id]) or ('offer',
+    [the two likeliest entry ids]); None when it asks nothing the FAQ can answer."""
+    if (message.get("intent") or {}).get("name") != "find_provider":
+        return None
+    faq, entries = question_in(message)
+    if faq < QUESTION_CONFIDENCE or not entries:
+        return None
+    if entries[0][1] >= ANSWER_CONFIDENCE:
+        return "answer", [entries[0][0]]
+    return "offer", [e for e, _ in entries[:2]]
+
+
+def question_topics(entries: list[tuple[str, Any]], language: str = "en") -> Reply:
+    """'You also asked a question. Is it one of these?' with a button per entry (id, label)."""
+    t = texts(language)
+    return Reply(t["question_topics"], [Button(label, faq_payload(entry_id))
+                                         for entry_id, label in entries])
+
+
 def _other_services(service: str, t: dict[str, Any]) -> list[Button]:
     return [Button(t["buttons"][o], f'/find_provider{{"service":"{o}"}}')
-            for o in services.SERVICES if o != service]
+            for o in services.MAIN if o != service]
 
 
 def detail(hit: Hit, place_label: str, language: str = "en") -> Reply:
@@ -176,9 +332,19 @@ def detail(hit: Hit, place_label: str, language: str = "en") -> Reply:
     if hit.source == "cms_hospice" and hit.certified_on:
         lines.append(t["detail_cms"].format(year=hit.certified_on[:4],
                                             ownership=(hit.ownership or "not given").lower()))
-    lines.append(t["detail_source"].format(source=source_name(hit.source, language),
-                                           updated=hit.updated_on))
-    return Reply("\n".join(lines), [], [card(hit)])
+    kind = kind_text(hit, language)
+    if kind:
+        lines.insert(1, kind)
+    source = source_name(hit.source, language)
+    if hit.as_of:
+        source = t["as_of"].format(source=source, date=long_date(hit.as_of, language))
+    lines.append(t["detail_source"].format(source=source, updated=hit.updated_on))
+    attribution = _content()["attribution"].get(hit.source)
+    if attribution:
+        lines.append(attribution)
+    if is_uk_source(hit.source):
+        lines.append(t["uk_caveat"])
+    return Reply("\n".join(lines), [], [card(hit, language)])
 
 
 def location_error(reason: str, text: str, candidates: list[str],

@@ -1,9 +1,11 @@
 """`make bench`: search latency on the real directory and on a synthetic large one.
 
 For each database (SQLite file; PostgreSQL, a private server unless a URL is given) it loads
-the bundled CMS hospice list, times `search.search()` for hospices near random real ZIP
-centroids (25 miles, widening to 100, first page of 3), then builds a synthetic directory
-of `--rows` providers scattered around real ZIP centroids and times the same queries.
+the bundled hospice lists (CMS for the US, CQC and the Care Inspectorate for the UK), times
+`search.search()` for hospices near random real ZIP centroids (25 miles, widening to 100,
+first page of 3) and near random Great Britain postcode districts (25 miles, widening to 50),
+then builds a synthetic directory of `--rows` providers scattered around real ZIP centroids
+and times the US queries again.
 """
 
 from __future__ import annotations
@@ -35,20 +37,27 @@ def _zip_points() -> list[tuple[float, float]]:
         return [(float(r["LAT"]), float(r["LONG"])) for r in csv.DictReader(fh)]
 
 
+def _outcode_points() -> list[tuple[float, float]]:
+    with (DATA / "uk_outcode_centroids.csv").open() as fh:
+        return [(float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(fh)]
+
+
 def _percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def time_queries(engine: Engine, points: list[tuple[float, float]]) -> dict[str, float]:
+def time_queries(engine: Engine, points: list[tuple[float, float]],
+                 country: str = "US") -> dict[str, float]:
     """p50/p95/max in ms of search() over `points`, after a short warm-up."""
     times, found = [], 0
+    widen = search.widening(country)
     with Session(engine, future=True) as session:
         for lat, lon in points[:20]:
-            search.search(session, lat, lon, "hospice")
+            search.search(session, lat, lon, "hospice", widen=widen)
         for lat, lon in points:
             started = time.perf_counter()
-            result = search.search(session, lat, lon, "hospice")
+            result = search.search(session, lat, lon, "hospice", widen=widen)
             times.append((time.perf_counter() - started) * 1000)
             found += bool(result.hits)
     return {"p50": statistics.median(times), "p95": _percentile(times, 0.95),
@@ -128,13 +137,20 @@ def main(args: argparse.Namespace) -> int:
     points = _zip_points()
     rng = random.Random(11)
     queries = [rng.choice(points) for _ in range(args.queries)]
+    outcodes = _outcode_points()
+    uk_queries = [rng.choice(outcodes) for _ in range(args.queries)]
     rows_out = []
     with _databases(args.postgres) as databases:
         for name, url in databases:
             engine = db.make_engine(url)
             bundled.ensure_ready(engine, progress=False)
+            with Session(engine, future=True) as session:
+                us, uk = (search.coverage(session, "hospice", c) for c in ("US", "GB"))
             real = time_queries(engine, queries)
-            rows_out.append((name, "real (4,643 hospices)", real, GOALS_MS["real"]))
+            rows_out.append((name, f"real US ({us:,} hospices)", real, GOALS_MS["real"]))
+            print(_line(*rows_out[-1]), flush=True)
+            real_uk = time_queries(engine, uk_queries, "GB")
+            rows_out.append((name, f"real UK ({uk:,}), to 50 mi", real_uk, GOALS_MS["real"]))
             print(_line(*rows_out[-1]), flush=True)
             if args.rows:
                 synthesise(engine, args.rows, points)
@@ -143,7 +159,8 @@ def main(args: argparse.Namespace) -> int:
                                  GOALS_MS["synthetic"]))
                 print(_line(*rows_out[-1]), flush=True)
             engine.dispose()
-    print("\nsearch latency, hospices near a random US ZIP (25 mi, widening to 100, page of 3)")
+    print("\nsearch latency, hospices near a random US ZIP (25 mi, widening to 100, page of 3)"
+          "\nor UK postcode district (25 mi, widening to 50)")
     print(f"{'database':<11} {'directory':<30} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} "
           f"{'goal p95':>8}  found")
     failed = False

@@ -3,7 +3,8 @@
 1. Accuracy on the real-question corpus (tests/data/realworld/: questions people posted in
    public, never used for training), dev and frozen test splits, through the whole trained
    NLU pipeline: right first time, right entry among the buttons actually shown, wrong.
-2. Provider-search messages (tests/data/heldout_provider.yml): intent, place, service.
+2. Provider-search messages (tests/data/heldout_provider.yml, navigator/provider_eval.py): intent,
+   place and service, each counted over the rows it applies to; invented places on every row.
 3. Crisis recall by kind on the labelled safety sets, counted through the crisis action: a
    row is caught only when the reply carries its kind's numbers for its region; false alarms;
    right-region rate. Frozen test splits print figures only.
@@ -27,6 +28,7 @@ from typing import Any
 import yaml
 
 from navigator import training
+from navigator.provider_eval import provider_search
 from settings import ROOT, Settings
 
 REAL_QUESTIONS = ROOT / "tests" / "data" / "realworld"
@@ -368,55 +370,6 @@ def safety(model_file: Path, default_region: str) -> dict[str, dict]:
     return figures
 
 
-PROVIDER_SET = ROOT / "tests" / "data" / "heldout_provider.yml"
-PROVIDER_INTENTS = {"find_provider", "inform_location", "provider_more", "provider_widen",
-                    "provider_detail"}
-
-
-def provider_search(model_file: Path) -> None:
-    """Provider-search messages: intent, the place (as geocoded) and the service."""
-    from providers.geo import LocationError, gazetteer
-
-    if not PROVIDER_SET.exists():
-        return
-    rows = yaml.safe_load(PROVIDER_SET.read_text(encoding="utf-8"))["rows"]
-    parses, _ = asyncio.run(_parse_all(model_file, [r["text"] for r in rows]))
-    print(f"== provider search ({len(rows)} from {PROVIDER_SET.relative_to(ROOT)}) ==")
-    intent_ok = place_ok = place_n = service_ok = spurious = 0
-    misses = []
-    for row, parse in zip(rows, parses, strict=True):
-        intent = (parse.get("intent") or {}).get("name")
-        intent = intent if intent in PROVIDER_INTENTS else "other"
-        entities = {e["entity"]: e["value"] for e in parse.get("entities") or []}
-        place = None
-        if "location" in entities:
-            try:
-                place = gazetteer().resolve(str(entities["location"])).label
-            except LocationError as err:
-                place = f"<{err.reason}>"
-        ok_intent = intent == row["intent"]
-        intent_ok += ok_intent
-        if row.get("place"):
-            place_n += 1
-            place_ok += place == row["place"]
-        elif place and row["intent"] != "other":
-            spurious += 1
-        ok_service = entities.get("service") == row.get("service") or (
-            row["intent"] not in ("find_provider", "inform_location"))
-        service_ok += ok_service
-        if not ok_intent or (row.get("place") and place != row["place"]) or not ok_service:
-            misses.append((row, intent, place, entities.get("service")))
-    n = len(rows)
-    print(f"  intent right                       {intent_ok}/{n} = {intent_ok / n:.1%}")
-    print(f"  place right (rows naming a place)  {place_ok}/{place_n} = "
-          f"{place_ok / max(place_n, 1):.1%}")
-    print(f"  place found where none was given   {spurious}")
-    print(f"  service right                      {service_ok}/{n} = {service_ok / n:.1%}")
-    for row, intent, place, service in misses:
-        print(f"    {row['intent']:15s} -> {intent:15s} place {place!s:24s} service "
-              f"{service!s:15s} {row['text'][:60]!r}")
-
-
 def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     """Print every figure; return 0 (evaluation informs, it does not gate)."""
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
@@ -424,7 +377,7 @@ def main(settings: Settings, folds: int = 3, skip_cv: bool = False) -> int:
     out = settings.var_dir / "eval"
     model_file = training.ensure_model(settings.models_dir)
     real_questions(model_file, out)
-    provider_search(model_file)
+    (out / "provider_search.json").write_text(json.dumps(provider_search(model_file), indent=1))
     safety(model_file, settings.default_region)
     if not skip_cv:
         cross_validate(folds)

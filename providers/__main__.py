@@ -29,14 +29,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     engine = _engine(args)
     db.upgrade(engine)
-    path = Path(args.file) if args.file else bundled.CMS_FILE
+    path = Path(args.file) if args.file else bundled.BUNDLED.get(args.format, (None,))[0]
     if args.format == "generic" and not args.file:
         print("error: the generic format needs a FILE", file=sys.stderr)
         return 2
+    report_dir = args.report_dir or (None if args.file else bundled.default_report_dir())
     started = time.perf_counter()
     with Session(engine, future=True) as session:
         summary = importer.import_file(session, path, args.format, source=args.source,
-                                       report_dir=args.report_dir)
+                                       report_dir=report_dir)
     print(f"{summary}\n({time.perf_counter() - started:.1f} s)")
     return 0
 
@@ -55,8 +56,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"{place.label} [{place.precision}]: {result.total} within "
           f"{result.radius_miles} miles{grew}")
     for hit in result.hits:
-        print(f"  {hit.distance_miles:6.1f} mi  {hit.name}  {hit.city}, {hit.region}  "
-              f"{hit.phone or ''}")
+        print(f"  {hit.distance_miles:6.1f} mi  {hit.name}  {hit.city}, "
+              f"{hit.region or hit.postal_code}  {hit.phone or ''}")
     return 0
 
 
@@ -73,16 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "sqlite under var/)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("init", help="migrate; import the bundled hospice list if empty")
+    p = sub.add_parser("init", help="migrate; import the bundled hospice lists not yet held")
     p.add_argument("--report-dir", type=Path, default=None)
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("import", help="import a CSV file (idempotent)")
-    p.add_argument("format", choices=["cms", "generic"])
-    p.add_argument("file", nargs="?", help="CSV file (cms: default the bundled CMS list)")
+    p.add_argument("format", choices=["cms", "uk", "generic"])
+    p.add_argument("file", nargs="?", help="CSV file (cms, uk: default the bundled list)")
     p.add_argument("--source", help="generic: a short name for where the rows come from")
     p.add_argument("--report-dir", type=Path, default=None,
-                   help="where to write rejected rows (default: beside the file)")
+                   help="where to write rejected rows (default: beside the file; for a "
+                   "bundled list, NAVIGATOR_VAR_DIR/import-reports)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("search", help="search near a ZIP, town or postcode")

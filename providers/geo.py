@@ -18,8 +18,8 @@ from pathlib import Path
 DATA = Path(__file__).parent / "data"
 EARTH_RADIUS_MILES = 3958.7613
 
-# How exact a point is, best first.
-PRECISIONS = ("zip", "zip_approx", "postcode_district", "city", "town")
+# How exact a point is, best first ("given": the point came with the record).
+PRECISIONS = ("given", "zip", "zip_approx", "postcode_district", "city", "town")
 
 US_STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
@@ -41,6 +41,13 @@ STATE_BY_NAME = {name.lower(): code for code, name in US_STATES.items()}
 STATE_BY_NAME.update({"washington dc": "DC", "washington d.c.": "DC", "d.c.": "DC"})
 UK_NATIONS = {"ENG": "England", "SCT": "Scotland", "WLS": "Wales", "NIR": "Northern Ireland"}
 UK_WORDS = {"uk", "england", "scotland", "wales", "britain", "united kingdom", "gb"}
+# A nation named after a town ("Leeds, England", as the "which one?" buttons send it) says
+# where the town is; it is not itself a town (England, AR; Wales, South Yorkshire).
+NATION_WORDS = {"england": "ENG", "scotland": "SCT", "wales": "WLS", "northern ireland": "NIR"}
+# Postcode areas that lie in Wales (near enough: a few NP and LD streets are in England).
+# Elsewhere a district's nation is that of its nearest town of 5,000+ people (uk_places.csv),
+# which can be wrong right at a border.
+WELSH_AREAS = {"CF", "LD", "LL", "NP", "SA"}
 
 UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})\b")
 UK_OUTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
@@ -66,7 +73,7 @@ class LocationError(Exception):
     """Why a location could not be understood; `reason` picks the re-ask wording."""
 
     reason: str  # empty, invalid_zip, unknown_zip, unknown_postcode, northern_ireland,
-    #              ambiguous, need_town, unknown_place, not_in_state
+    #              ambiguous, need_town, need_uk_town, unknown_place, not_in_state
     text: str = ""
     candidates: list[str] = field(default_factory=list)
 
@@ -178,8 +185,19 @@ class Gazetteer:
         code = code.strip().upper()
         if code in self.outcodes:
             lat, lon = self.outcodes[code]
-            return Place(code, lat, lon, "GB", "postcode_district")
+            return Place(code, lat, lon, "GB", "postcode_district", self.nation_of(code))
         return None
+
+    def nation_of(self, outcode: str) -> str:
+        """ENG, SCT or WLS for a Great Britain postcode district (see WELSH_AREAS)."""
+        if re.match(r"[A-Z]+", outcode).group(0) in WELSH_AREAS:
+            return "WLS"
+        lat, lon = self.outcodes[outcode]
+        k = math.cos(math.radians(lat))
+        nearest = min((t for towns in self.uk_towns.values() for t in towns
+                       if t.state in ("ENG", "SCT", "WLS")),
+                      key=lambda t: (t.lat - lat) ** 2 + ((t.lon - lon) * k) ** 2)
+        return nearest.state
 
     def postcode(self, text: str) -> Place | None:
         """A full UK postcode or an outward code, located by its district."""
@@ -188,7 +206,7 @@ class Gazetteer:
         place = self.outcode(m.group(1) if m else text)
         if place and m:
             return Place(f"{m.group(1)} {m.group(2)}", place.lat, place.lon, "GB",
-                         place.precision)
+                         place.precision, place.state)
         return place
 
     def place_names(self) -> set[str]:
@@ -260,11 +278,17 @@ class Gazetteer:
         return None
 
     def _resolve_town(self, tokens: list[str], raw: str, prefer: str) -> Place:
-        towns = self._find_towns(tokens)
+        text = " ".join(tokens)
+        nations = {code for word, code in NATION_WORDS.items()
+                   if re.search(rf"\b{word}\b", text)}
+        towns = [t for t in self._find_towns(tokens)
+                 if t[2] not in NATION_WORDS or self._state_after(tokens, t[1])]
+        if "northern" in text and "ireland" in text:  # "Ireland, WV" is not meant
+            towns = [t for t in towns if t[2] not in ("northern", "ireland")]
         state_only = [STATE_BY_NAME[" ".join(tokens[i:i + n])]
                       for n in (3, 2, 1) for i in range(len(tokens) - n + 1)
                       if " ".join(tokens[i:i + n]) in STATE_BY_NAME]
-        uk_hint = any(t in UK_WORDS for t in tokens)
+        uk_hint = any(t in UK_WORDS for t in tokens) or bool(nations)
         for _start, end, name in towns:
             state = self._state_after(tokens, end)
             if state:
@@ -280,11 +304,14 @@ class Gazetteer:
         if not bare:
             if state_only:
                 raise LocationError("need_town", US_STATES[state_only[0]])
+            if nations:
+                raise LocationError("need_uk_town", UK_NATIONS[sorted(nations)[0]])
             raise LocationError("unknown_place", raw)
         _, _, name = max(bare, key=lambda t: (t[1] - t[0], t[0]))
         cands = list(self.us_towns.get(name, [])) + list(self.uk_towns.get(name, []))
         if uk_hint:
             cands = [c for c in cands if c.country == "GB"] or cands
+            cands = [c for c in cands if c.state in nations] or cands
         elif state_only:
             cands = [c for c in cands if c.state in state_only] or cands
         cands.sort(key=lambda t: (t.population, t.country == prefer), reverse=True)

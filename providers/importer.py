@@ -1,4 +1,5 @@
-"""Load providers from CSV files: the CMS hospice list, or the generic format in README.md.
+"""Load providers from CSV files: the CMS hospice list, the UK hospice list (CQC and the Care
+Inspectorate, providers/data/uk_hospices.csv), or the generic format in README.md.
 
 Idempotent: a record is keyed by (source, source_id); a re-run updates changed rows, leaves
 unchanged ones alone and never duplicates. Rows that cannot be used are written to a report
@@ -20,8 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from providers.geo import UK_POSTCODE, Gazetteer, gazetteer, grid_cell
+from providers.geo import UK_POSTCODE, Gazetteer, distance_miles, gazetteer, grid_cell
 from providers.models import Provider, Service, utcnow
+from providers.services import HOSPICE_KINDS
 
 CMS_SOURCE = "cms_hospice"
 CMS_COLUMNS = ("CMS Certification Number (CCN)", "Facility Name", "Address Line 1",
@@ -29,7 +31,15 @@ CMS_COLUMNS = ("CMS Certification Number (CCN)", "Facility Name", "Address Line 
                "Ownership Type", "Certification Date")
 GENERIC_REQUIRED = ("source_id", "name", "services", "postal_code")
 GENERIC_OPTIONAL = ("address_line1", "address_line2", "city", "region", "country", "county",
-                    "phone", "website", "ownership", "lat", "lon")
+                    "phone", "website", "ownership", "lat", "lon", "beds", "as_of")
+UK_FILE_NAME = "uk_hospices"
+UK_SOURCES = {"England": "cqc", "Scotland": "care_inspectorate"}  # nation -> source
+UK_COLUMNS = ("source_id", "name", "address", "town", "postcode", "phone", "nation",
+              "service_type", "client_group", "provider_name", "county", "local_authority",
+              "latitude", "longitude", "beds", "website", "data_date")
+# A row's own point is used only within this distance of its postcode district's centre;
+# farther, the row is rejected as inconsistent (none of the bundled rows is).
+MAX_POINT_MILES = 15
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,39}$")
 
 
@@ -165,6 +175,15 @@ def generic_records(
             if not services or unknown:
                 raise RowError(f"services must be some of {sorted(known_services)} "
                                f"separated by ';' (got {row['services']!r})")
+            if set(services) & set(HOSPICE_KINDS) and "hospice" not in services:
+                services.insert(0, "hospice")  # a kind of hospice is a hospice
+            extra = {}
+            if row.get("beds"):
+                extra["beds"] = _beds(row["beds"])
+            if row.get("as_of"):
+                extra["as_of"] = _iso_date(row["as_of"])
+                if extra["as_of"] is None:
+                    raise RowError(f"as_of is not a date like 2026-11-01 (got {row['as_of']!r})")
             country = (row.get("country") or "US").upper().replace("UK", "GB")
             if country not in ("US", "GB"):
                 raise RowError(f"country must be US or GB (got {row.get('country')!r})")
@@ -190,6 +209,69 @@ def generic_records(
                     ("https://", "http://")) else None,
                 "ownership": row.get("ownership") or None, "certified_on": None,
                 "lat": lat, "lon": lon, "geo_precision": precision, "services": services,
+                **extra,
+            }
+        except RowError as err:
+            yield row, err
+
+
+def _beds(text: str) -> int | None:
+    return int(text) if (text or "").strip().isdigit() else None
+
+
+def uk_kinds(row: dict[str, str]) -> list[str]:
+    """The kinds of hospice a uk_hospices.csv row is, read mechanically from the register:
+    children's (client group 'children', or 'child' in its or its provider's name), at home
+    (CQC 'Home hospice care', or a Care Inspectorate 'Care at Home' service), in-patient
+    (CQC 'Hospice' with a number of beds above 0)."""
+    types = {t.strip() for t in re.split(r";| - ", row["service_type"])}
+    kinds = []
+    names = f"{row['name']} {row['provider_name']}".lower()
+    if row["client_group"] == "children" or "child" in names:
+        kinds.append("childrens_hospice")
+    if "Home hospice care" in types or "Care at Home" in types:
+        kinds.append("hospice_at_home")
+    if "Hospice" in types and (_beds(row["beds"]) or 0) > 0:
+        kinds.append("hospice_inpatient")
+    return kinds
+
+
+def uk_records(rows: Iterable[dict[str, str]], gaz: Gazetteer) -> Parsed:
+    """(row, record or RowError) for the UK hospice list (see data/uk_hospices_PROVENANCE.md).
+
+    England's rows carry the CQC's own point, used when it lies near the postcode; Scotland's
+    have none and are placed at their postcode district's centre."""
+    for row in rows:
+        try:
+            source = UK_SOURCES.get(row["nation"])
+            if source is None:
+                raise RowError(f"nation {row['nation']!r} is not covered by this import")
+            if not row["source_id"] or not row["name"]:
+                raise RowError("missing source_id or name")
+            kinds = uk_kinds(row)
+            if source == "care_inspectorate" and "hospice_at_home" not in kinds:
+                raise RowError(f"registered as {row['service_type']!r}: not a hospice or "
+                               "hospice-at-home service")
+            lat, lon, precision = _geocode(gaz, row["postcode"], "GB")
+            if row["latitude"] and row["longitude"]:
+                given = float(row["latitude"]), float(row["longitude"])
+                miles = distance_miles(lat, lon, *given)
+                if miles > MAX_POINT_MILES:
+                    raise RowError(f"lat/long is {miles:.0f} miles from postcode district "
+                                   f"{row['postcode']!r}")
+                (lat, lon), precision = given, "given"
+            website = row["website"] or ""
+            yield row, {
+                "source": source, "source_id": row["source_id"][:64], "name": row["name"][:200],
+                "address_line1": row["address"][:200] or None, "address_line2": None,
+                "city": row["town"] or None, "region": None,
+                "postal_code": row["postcode"].upper()[:12], "country": "GB",
+                "county": row["county"] or row["local_authority"] or None,
+                "phone": normalise_phone(row["phone"], "GB"),
+                "website": website if website.startswith(("https://", "http://")) else None,
+                "ownership": None, "certified_on": None, "beds": _beds(row["beds"]),
+                "as_of": _iso_date(row["data_date"]), "lat": lat, "lon": lon,
+                "geo_precision": precision, "services": ["hospice", *kinds],
             }
         except RowError as err:
             yield row, err
@@ -207,60 +289,67 @@ def import_file(
     report_dir: Path | None = None,
     progress: bool = True,
 ) -> ImportSummary:
-    """Import `path` ('cms' or 'generic' format) into the directory and commit."""
+    """Import `path` ('cms', 'uk' or 'generic' format) into the directory and commit."""
     path = Path(path)
     columns, rows, total = _read_csv(path)
     if kind == "cms":
-        source = CMS_SOURCE
+        source, sources = CMS_SOURCE, {CMS_SOURCE}
         missing = [c for c in CMS_COLUMNS if c not in columns]
+    elif kind == "uk":
+        source, sources = UK_FILE_NAME, set(UK_SOURCES.values())
+        missing = [c for c in UK_COLUMNS if c not in columns]
     elif kind == "generic":
         if not source or not SOURCE_NAME.match(source):
             raise ImportFileError("--source must be a short name: lower-case letters, digits, "
                                   "'-' or '_' (for example 'stmarys_pain')")
+        sources = {source}
         missing = [c for c in GENERIC_REQUIRED if c not in columns]
     else:
-        raise ImportFileError(f"unknown format {kind!r}: use 'cms' or 'generic'")
+        raise ImportFileError(f"unknown format {kind!r}: use 'cms', 'uk' or 'generic'")
     if missing:
         raise ImportFileError(f"{path.name} lacks the column(s) {', '.join(missing)}")
 
     services = {s.code: s for s in session.execute(select(Service)).scalars()}
     gaz = gazetteer()
-    records = (cms_records(rows, gaz) if kind == "cms"
-               else generic_records(rows, gaz, set(services)))
+    records = {"cms": lambda: cms_records(rows, gaz), "uk": lambda: uk_records(rows, gaz),
+               "generic": lambda: generic_records(rows, gaz, set(services))}[kind]()
     existing = {
-        sid: (pid, h) for pid, sid, h in session.execute(
-            select(Provider.id, Provider.source_id, Provider.content_hash)
-            .where(Provider.source == source)
+        (src, sid): (pid, h) for pid, src, sid, h in session.execute(
+            select(Provider.id, Provider.source, Provider.source_id, Provider.content_hash)
+            .where(Provider.source.in_(sorted(sources)))
         )
     }
     summary = ImportSummary(source)
     rejects: list[tuple[int, str, dict[str, str]]] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     bar = tqdm(records, total=total, desc=f"importing {path.name}", unit=" rows",
                disable=not progress)
     for line, (row, record) in enumerate(bar, start=2):
         if isinstance(record, RowError):
             rejects.append((line, str(record), row))
             continue
-        sid = record["source_id"]
-        if sid in seen:
-            rejects.append((line, f"source_id {sid!r} appears twice in the file", row))
+        key = (record.pop("source", source), record["source_id"])
+        if key in seen:
+            rejects.append((line, f"source_id {key[1]!r} appears twice in the file", row))
             continue
-        seen.add(sid)
+        seen.add(key)
         codes = record.pop("services")
         digest = _hash({**record, "services": codes})
-        if sid in existing and existing[sid][1] == digest:
+        for optional in ("beds", "as_of"):  # not in older records' hashes: add after hashing
+            record.setdefault(optional, None)
+        if key in existing and existing[key][1] == digest:
             summary.unchanged += 1
             continue
-        if sid in existing:
-            provider = session.get(Provider, existing[sid][0])
+        if key in existing:
+            provider = session.get(Provider, existing[key][0])
             summary.updated += 1
         else:
-            provider = Provider(source=source, source_id=sid, created_at=utcnow())
+            provider = Provider(source=key[0], source_id=key[1], created_at=utcnow())
             session.add(provider)
             summary.added += 1
-        for key, value in record.items():
-            setattr(provider, key, value)
+        for name, value in record.items():
+            setattr(provider, name, value)
+        provider.kinds = ";".join(sorted(set(codes) & set(HOSPICE_KINDS))) or None
         provider.cell = grid_cell(record["lat"], record["lon"])
         provider.content_hash = digest
         provider.updated_at = utcnow()

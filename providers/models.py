@@ -67,6 +67,11 @@ class Provider(Base):
     website = Column(String(300))
     ownership = Column(String(60))
     certified_on = Column(String(10))  # ISO date, when the source gives one
+    beds = Column(Integer)  # in-patient beds, when the source gives a number
+    as_of = Column(String(10))  # ISO date the source's record is from, when it says
+    # Its kinds of hospice (services.HOSPICE_KINDS, ';'-joined), copied from `services` at
+    # import so that a search shows them without another query.
+    kinds = Column(String(100))
     lat = Column(Float, nullable=False)
     lon = Column(Float, nullable=False)
     geo_precision = Column(String(24), nullable=False)  # see providers.geo.PRECISIONS

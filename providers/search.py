@@ -21,6 +21,9 @@ from providers.geo import distance_miles, grid_cell
 from providers.models import Provider, Service, provider_services
 
 WIDENING_MILES = (25, 50, 100)
+# How far a search may widen, by country. Great Britain stops at 50 miles: the UK list is
+# not complete, so a place farther away is too likely not to be the nearest one.
+WIDENING_BY_COUNTRY = {"US": WIDENING_MILES, "GB": (25, 50)}
 MILES_PER_DEGREE_LAT = 69.05
 
 
@@ -47,6 +50,9 @@ class Hit:
     ownership: str | None
     certified_on: str | None
     updated_on: str
+    beds: int | None = None
+    as_of: str | None = None
+    kinds: tuple[str, ...] = ()  # of hospice: hospice_inpatient, hospice_at_home, ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,11 @@ class SearchResult:
         return self.offset + len(self.hits) < self.total
 
 
+def widening(country: str | None) -> tuple[int, ...]:
+    """The radii a search in a country starts at and may widen to, in miles."""
+    return WIDENING_BY_COUNTRY.get(country or "US", WIDENING_MILES)
+
+
 def bounding_box(lat: float, lon: float, miles: float) -> tuple[float, float, float, float]:
     """(min_lat, max_lat, min_lon, max_lon) that contains every point within `miles`."""
     dlat = miles / MILES_PER_DEGREE_LAT
@@ -80,7 +91,8 @@ _HIT_COLUMNS = (Provider.id, Provider.name, Provider.address_line1, Provider.add
                 Provider.city, Provider.region, Provider.postal_code, Provider.country,
                 Provider.phone, Provider.website, Provider.lat, Provider.lon,
                 Provider.geo_precision, Provider.source, Provider.source_id,
-                Provider.ownership, Provider.certified_on, Provider.updated_at)
+                Provider.ownership, Provider.certified_on, Provider.updated_at, Provider.beds,
+                Provider.as_of, Provider.kinds)
 _service_ids: dict[tuple[str, str], int | None] = {}
 
 
@@ -100,7 +112,8 @@ def _to_hit(row, miles: float) -> Hit:  # noqa: ANN001 - a Row of _HIT_COLUMNS
     return Hit(row.id, row.name, round(miles, 1), row.address_line1, row.address_line2,
                row.city, row.region, row.postal_code, row.country, row.phone, row.website,
                row.lat, row.lon, row.geo_precision, row.source, row.source_id, row.ownership,
-               row.certified_on, updated.date().isoformat() if updated else "")
+               row.certified_on, updated.date().isoformat() if updated else "", row.beds,
+               row.as_of, tuple(row.kinds.split(";")) if row.kinds else ())
 
 
 def _rows(session: Session, ids: list[int]) -> dict[int, object]:
@@ -119,7 +132,7 @@ def _cell_ranges(lat: float, lon: float, miles: float) -> list[tuple[int, int]]:
 MAX_CELL_ROWS = 10  # grid rows one query can name: 0.5 deg each, so up to ~300 miles
 _HIT_SQL = ("id, name, address_line1, address_line2, city, region, postal_code, country, phone,"
             " website, lat, lon, geo_precision, source, source_id, ownership, certified_on,"
-            " updated_at")
+            " updated_at, beds, as_of, kinds")
 _D2 = "((lat - :lat) * (lat - :lat) + ((lon - :lon) * :k) * ((lon - :lon) * :k))"
 _SERVICE = (" AND EXISTS (SELECT 1 FROM provider_services ps"
             " WHERE ps.provider_id = providers.id AND ps.service_id = :sid)")

@@ -10,13 +10,18 @@ import urllib.request
 import uuid
 from typing import Any
 
-from knowledge.directory import nice_case
+import pytest
+
+from knowledge.directory import distance_text, nice_case
 from navigator import stack
 from settings import ROOT
 
 # The files themselves, not the search's loaders (providers.bundled, providers.geo)
 CMS_CSV = ROOT / "providers" / "data" / "cms_hospice_general_information.csv"
 ZCTA_FILE = ROOT / "providers" / "data" / "us_zcta_2023_centroids.csv"
+UK_CSV = ROOT / "providers" / "data" / "uk_hospices.csv"
+OUTCODES_CSV = ROOT / "providers" / "data" / "uk_outcode_centroids.csv"
+UK_CAVEAT = "This UK list is not complete"
 
 
 class User:
@@ -107,10 +112,104 @@ def test_near_me_asks_where_and_reasks_on_bad_input(servers):
     assert "\n1. " not in honest
 
 
-def test_uk_place_gets_an_honest_answer_and_the_uk_route(servers):
+def _nearest_uk(postcode: str) -> list[tuple[float, dict[str, str]]]:
+    """The UK file's hospices by distance from a postcode's district centre, measured here
+    from the CSVs: a row's own lat/long (England), else its district's centre (Scotland).
+    Two Scottish rows are not hospices (a care home, a housing-support registration) and are
+    not imported; none is near the postcodes asked."""
+    with OUTCODES_CSV.open(encoding="utf-8") as fh:
+        centres = {r["outcode"]: (float(r["latitude"]), float(r["longitude"]))
+                   for r in csv.DictReader(fh)}
+    with UK_CSV.open(encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["nation"] == "England"
+                or "Care at Home" in r["service_type"]]
+    here = centres[postcode.split()[0]]
+    placed = [(_haversine_miles(here, (float(r["latitude"]), float(r["longitude"]))
+                                if r["latitude"] else centres[r["postcode"].split()[0]]), i, r)
+              for i, r in enumerate(rows)]  # ties (one address) in the file's order
+    return [(miles, row) for miles, _, row in sorted(placed, key=lambda p: p[:2])]
+
+
+@pytest.mark.parametrize(("postcode", "source"), [
+    ("SW1A 1AA", "the Care Quality Commission's register of hospices in England "
+                 "(as at 1 November 2025)"),
+    ("M1 1AE", "the Care Quality Commission's register of hospices in England "
+               "(as at 1 November 2025)"),
+    ("G2 1AA", "the Care Inspectorate's register of care services in Scotland "
+               "(as at 31 May 2026)"),
+])
+def test_uk_postcodes_name_real_hospices_from_the_file(servers, postcode, source):
+    user = User(servers)
+    reply = user.say(f"hospice near {postcode}")
+    assert reply.startswith(f"Hospices near {postcode}, nearest first:")
+    for n, (miles, row) in enumerate(_nearest_uk(postcode)[:2], start=1):
+        assert f"{n}. {row['name']}, {distance_text(round(miles, 1))} away\n" in reply
+        assert f"tel:+44{row['phone'].replace(' ', '')[1:]}" in reply
+    assert f"From {source}." in reply and "Open Government Licence v3.0" in reply
+    assert UK_CAVEAT in reply and "Hospice UK" in reply and "district nurse" in reply
+
+
+@pytest.mark.parametrize(("message", "nation"), [("hospice near CF10 1EP", "Wales"),
+                                                  ("hospices near BT9 6AD", "Northern Ireland")])
+def test_wales_and_northern_ireland_postcodes_get_the_signpost(servers, message, nation):
+    reply = User(servers).say(message)
+    assert reply.startswith(f"I don't have a list of hospices or palliative care services in "
+                            f"{nation}")
+    assert "https://www.hospiceuk.org/" in reply and "GP or district nurse" in reply
+    assert "\n1. " not in reply and "miles" not in reply
+
+
+def test_a_uk_town_lists_hospices_with_the_caveat(servers):
     reply = User(servers).say("are there any hospices in Leeds")
-    assert reply.startswith("I don't have a list of hospices in the UK yet")
-    assert "Hospice UK" in reply and "https://www.hospiceuk.org/" in reply
+    assert reply.startswith("Hospices near Leeds, England, nearest first:")
+    assert "\n1. Sue Ryder - Wheatfields Hospice, about " in reply
+    assert UK_CAVEAT in reply and "https://www.hospiceuk.org/" in reply
+
+
+def test_a_childrens_hospice_search_lists_childrens_hospices_first(servers):
+    user = User(servers)
+    reply = user.say("is there a children's hospice near M1 1AE")
+    assert "Children's hospices near M1 1AE, nearest first:" in reply
+    assert "1. Francis House Children's Hospice, about 5 miles away" in reply
+    assert "All hospices" in user.buttons()
+
+
+def test_palliative_care_near_a_zip_names_real_hospices_with_the_caveat(servers):
+    nearest = _nearest_hospices("60614")
+    reply = User(servers).say("palliative care near 60614")
+    assert reply.startswith("I don't have a list of palliative care teams in the US")
+    assert "Many hospices also run palliative care for people who are not in hospice" in reply
+    assert f"1. {nice_case(nearest[0]['Facility Name'])}, " in reply
+    assert f"3. {nice_case(nearest[2]['Facility Name'])}, " in reply
+    assert "Ask the doctor for a referral to a palliative care team" in reply
+
+
+def test_a_question_with_a_place_gets_the_answer_and_the_search(servers):
+    reply = User(servers).say("can mum's GP refer her to the hospice in Leeds or do we have "
+                              "to do it ourselves")
+    assert "Source:" in reply and "GP" in reply[:reply.index("Source:")]
+    assert "\n1. Sue Ryder - Wheatfields Hospice, about " in reply
+    assert reply.index("Source:") < reply.index("Hospices near Leeds, England")
+
+
+def test_an_unclear_question_with_a_search_gets_the_search_and_topics_not_did_you_mean(
+        servers):
+    user = User(servers)
+    reply = user.say("how does hospice actually work? we live in 60614")
+    assert f"1. {nice_case(_nearest_hospices('60614')[0]['Facility Name'])}, " in reply
+    assert "Did you mean" not in reply and "didn't quite get that" not in reply
+    if "Source:" not in reply:  # the classifier is unsure of the question: topics offered
+        assert "You also asked a question. Is it one of these?" in reply
+        assert any(p.startswith('/faq{"faq_id":') for p in user.buttons().values())
+
+
+def test_a_question_with_near_me_gets_the_answer_then_where(servers):
+    user = User(servers)
+    reply = user.say("is palliative care only for people who are dying? is there any near me")
+    assert "Source:" in reply and reply.rstrip().endswith(
+        "Where should I look? Send a ZIP code (like 60614), a town and state (like Tulsa, OK),"
+        " or a UK postcode.")
+    assert "Many hospices also run palliative care" in user.say("36109")
 
 
 def test_a_crisis_in_the_middle_of_a_search_wins_and_the_search_ends(servers):

@@ -25,6 +25,10 @@ def gaz():
         ("St. Louis", "Saint Louis, MO", "city"),
         ("Boise", "Boise, ID", "city"),
         ("Leeds", "Leeds, England", "town"),
+        ("Leeds, England", "Leeds, England", "town"),  # not England, AR
+        ("cardiff wales", "Cardiff, Wales", "town"),  # not Wales, South Yorkshire
+        ("Glasgow, Scotland", "Glasgow, Scotland", "town"),
+        ("England, AR", "England, AR", "city"),
         ("SW1A 1AA", "SW1A 1AA", "postcode_district"),
         ("ls1 4dy", "LS1 4DY", "postcode_district"),
         ("M1", "M1", "postcode_district"),
@@ -41,6 +45,15 @@ def test_zip_points_are_where_the_zip_is(gaz):
     assert distance_miles(chicago.lat, chicago.lon, 41.9214, -87.6513) < 2
     po_box = gaz.zip("00501")  # an IRS PO-box ZIP with no ZCTA: GeoNames point instead
     assert po_box is not None and po_box.precision == "zip_approx"
+
+
+@pytest.mark.parametrize("town", ["Springfield", "Norwich", "Newcastle", "York"])
+def test_each_which_one_button_finds_its_own_town(gaz, town):
+    """The buttons offered for an ambiguous town send its label back: each must place it."""
+    with pytest.raises(LocationError) as err:
+        gaz.resolve(town)
+    for label in err.value.candidates:
+        assert gaz.resolve(label).label == label
 
 
 def test_springfield_asks_which_state(gaz):
@@ -61,6 +74,7 @@ def test_springfield_asks_which_state(gaz):
         ("ZZ9 9ZZ", "unknown_postcode"),
         ("BT1 1AA", "northern_ireland"),
         ("Ohio", "need_town"),
+        ("England", "need_uk_town"),
         ("Springfield, AK", "not_in_state"),
         ("asdkjh qwpoeiru", "unknown_place"),
         ("x" * 10_000, "unknown_place"),
@@ -70,3 +84,17 @@ def test_bad_input_says_what_is_wrong(gaz, text, reason):
     with pytest.raises(LocationError) as err:
         gaz.resolve(text)
     assert err.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "nation"),
+    [
+        ("SW1A 1AA", "ENG"), ("M1 1AE", "ENG"), ("G2 1AA", "SCT"), ("EH1 1YZ", "SCT"),
+        ("CF10 1EP", "WLS"), ("LL11 1AA", "WLS"), ("CH5 1AA", "WLS"), ("CH1 1AA", "ENG"),
+        ("SY23 1AA", "WLS"), ("TD15 1AA", "ENG"), ("Cardiff", "WLS"), ("Belfast", "NIR"),
+    ],
+)
+def test_uk_places_know_their_nation(gaz, text, nation):
+    """Wales and Northern Ireland have no hospice list: the search must know a place is there."""
+    place = gaz.resolve(text)
+    assert (place.country, place.state) == ("GB", nation)

@@ -10,7 +10,10 @@ providers/services.py.
 
 When a message is nothing but a place (a bare "60614" or "Leeds"), the component also sets
 the intent to `inform_location`: the classifier cannot know a ZIP code, and such a message
-must never fall into the FAQ fallback.
+must never fall into the FAQ fallback. A message that names a service and a place (or says
+"near me") and also asks a question ("how does hospice work? we live in 60614") becomes
+`find_provider` too, keeping the FAQ ranking: the search actions answer the question as well
+(knowledge.directory.question_in). A hospice for a child is a `childrens_hospice` search.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_
 from rasa.shared.nlu.training_data.message import Message
 from spacy.matcher import PhraseMatcher
 
-from providers.geo import STATE_BY_NAME, US_STATES, gazetteer
-from providers.services import synonyms
+from knowledge.directory import QUESTION_CONFIDENCE
+from providers.geo import STATE_BY_NAME, UK_WORDS, US_STATES, LocationError, gazetteer
+from providers.services import for_child, near_me, synonyms
 
 LOCATION_CUES = {"near", "in", "around", "close", "to", "by", "at", "from", "outside",
                  "nearby", "neer", "within", "of", "for", "about", "live", "lives", "town",
@@ -120,8 +124,11 @@ def extract(text: str, intent: str | None = None) -> list[dict[str, Any]]:
     doc = nlp.make_doc(text)
 
     seen_services = set()
+    child = for_child(text)
     for match_id, start, end in sorted(service_matcher(doc), key=lambda m: (m[1], -m[2])):
         code = nlp.vocab.strings[match_id]
+        if code == "hospice" and child:
+            code = "childrens_hospice"
         span = doc[start:end]
         if code not in seen_services and not any(
             e["start"] <= span.start_char < e["end"] for e in found
@@ -159,6 +166,8 @@ def _location(text: str, doc, matcher: PhraseMatcher,  # noqa: ANN001
             end = state
         previous = doc[start - 1].lower_ if start > 0 else ""
         is_whole = whole in (_bare(span.text), _bare(doc[span.start:end].text))
+        if name in UK_WORDS and state is None:  # "in England" is the country, not England, AR
+            continue
         is_state_only = name in STATE_BY_NAME and state is None and name not in (
             "new york", "washington")
         if is_state_only and not is_whole and previous not in LOCATION_CUES:
@@ -246,9 +255,32 @@ class PlaceAndServiceExtractor(GraphComponent):
                 " ", text[:location["start"]] + text[location["end"]:]
             ).strip():
                 self._set_intent(message, self.place_only_intent)
-            elif {"location", "service"} <= found and self._unsure(predicted, ranking):
+            elif "service" in found and (
+                (location and self._unsure(predicted, ranking))
+                or self._asks_and_searches(text, guess, location, ranking)
+            ):
                 self._set_intent(message, "find_provider")
         return messages
+
+    @staticmethod
+    def _asks_and_searches(text: str, guess: str | None, location: dict[str, Any] | None,
+                           ranking: list[dict[str, Any]]) -> bool:
+        """A question that also asks for a search: the classifier's FAQ guess (or its
+        fallback) with a place that can be searched, or "near me"."""
+        top = (ranking[0] if ranking else {}).get(INTENT_NAME_KEY)
+        if top == "find_provider" or guess not in ("faq", "find_provider"):
+            return False
+        faq = next((float(r.get("confidence") or 0) for r in ranking
+                    if r.get(INTENT_NAME_KEY) == "faq"), 0.0)
+        if faq < QUESTION_CONFIDENCE:
+            return False
+        if location is None:
+            return near_me(text)
+        try:
+            gazetteer().resolve(str(location["value"]))
+        except LocationError as err:
+            return err.reason == "northern_ireland"
+        return True
 
     @staticmethod
     def _unsure(predicted: dict[str, Any], ranking: list[dict[str, Any]]) -> bool:
