@@ -40,6 +40,8 @@ AUDIENCE_PAYLOADS = {"patient": '/inform_audience{"audience":"patient"}',
 # Intents (other than faq) that the fallback may offer as a guess, with their label's key.
 OFFERABLE_INTENTS = {"what_can_you_do": "offer_what_can_you_do",
                      "set_region": "offer_set_region"}
+# How many topics a "did you mean" offers (with "Something else": MAX_BUTTONS in all).
+OFFERS = MAX_BUTTONS - 1
 SEARCH_ACTIONS = {"action_search_providers", "action_provider_more", "action_provider_widen",
                   "action_provider_detail"}
 
@@ -176,14 +178,14 @@ class ActionSetRegion(Action):
 
 
 def offer_buttons(message: dict[str, Any], language: str) -> list[knowledge.Button]:
-    """The "did you mean" topic buttons for a parsed message: the likeliest two FAQ entries or
-    offerable intents, in ranking order. ``navigator eval`` counts an offer as right only when
+    """The "did you mean" topic buttons for a parsed message: the likeliest OFFERS FAQ entries
+    or offerable intents, in ranking order. ``navigator eval`` counts an offer as right only when
     the right entry is among these."""
     buttons: list[knowledge.Button] = []
     for intent in message.get("intent_ranking") or []:
         name = intent.get("name")
         if name == "faq":
-            for entry_id, _conf in selected_faq_ids(message)[:2]:
+            for entry_id, _conf in selected_faq_ids(message)[:OFFERS]:
                 entry = KB.get(entry_id)
                 if entry:
                     buttons.append(
@@ -191,13 +193,13 @@ def offer_buttons(message: dict[str, Any], language: str) -> list[knowledge.Butt
                     )
         elif name in OFFERABLE_INTENTS:
             buttons.append(knowledge.Button(say(OFFERABLE_INTENTS[name], language), f"/{name}"))
-        if len(buttons) >= 2:
+        if len(buttons) >= OFFERS:
             break
-    return buttons[:2]
+    return buttons[:OFFERS]
 
 
 class ActionAskAffirmation(Action):
-    """Low confidence: offer the two likeliest topics as buttons, plus "Something else"."""
+    """Low confidence: offer the three likeliest topics as buttons, plus "Something else"."""
 
     def name(self) -> str:
         return "action_default_ask_affirmation"

@@ -130,13 +130,13 @@ def test_set_region_asks_when_the_country_is_unknown() -> None:
     }
 
 
-def test_fallback_offers_the_two_likeliest_topics_and_something_else(
+def test_fallback_offers_the_three_likeliest_topics_and_something_else(
     kb: knowledge.KnowledgeBase,
 ) -> None:
     message = _message(
         "nlu_fallback", "medicare hospice thing",
         faq_ranking=[("hospice_costs", 0.25), ("medicare_hospice_eligibility", 0.2),
-                     ("care_team", 0.1)],
+                     ("care_team", 0.1), ("respite_care", 0.05)],
         intent_ranking=["nlu_fallback", "faq", "greet"],
     )
     messages, _ = _run(ActionAskAffirmation(), message)
@@ -144,6 +144,7 @@ def test_fallback_offers_the_two_likeliest_topics_and_something_else(
     assert [b["title"] for b in buttons] == [
         kb.get("hospice_costs").label("en"),
         kb.get("medicare_hospice_eligibility").label("en"),
+        kb.get("care_team").label("en"),
         "Something else",
     ]
     assert buttons[0]["payload"] == knowledge.faq_payload("hospice_costs")

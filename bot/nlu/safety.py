@@ -65,18 +65,34 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+# An English word this common is never a misspelling of a pattern word ("talking" is not
+# "taking", "changing" is not "hanging"); rarer words ("sucidal", "bleding") can be.
+ENGLISH_MIN_COUNT = 100
+
+
+@lru_cache(maxsize=1)
+def english_words(min_count: int = ENGLISH_MIN_COUNT) -> frozenset[str]:
+    """Common English words, from pyspellchecker's word-frequency list (shipped in the
+    package, nothing downloaded)."""
+    from spellchecker import SpellChecker
+
+    frequency = SpellChecker(language="en", distance=1).word_frequency
+    return frozenset(w for w, count in frequency.items() if count >= min_count and w.isalpha())
+
+
 class Speller:
-    """Correct misspellings of the detector's own longer words ("sucidal" -> "suicidal")."""
+    """Correct misspellings of the detector's own longer words ("sucidal" -> "suicidal"),
+    never a common English word into one of them."""
 
     MIN_LENGTH = 6
     CUTOFF = 0.88  # "cuting" -> "cutting", but "putting" stays "putting"
 
-    def __init__(self, vocabulary: set[str]) -> None:
+    def __init__(self, vocabulary: set[str], dictionary: frozenset[str] = frozenset()) -> None:
         self.vocabulary = sorted(w for w in vocabulary if len(w) >= self.MIN_LENGTH)
         self.by_length: dict[int, list[str]] = {}
         for w in self.vocabulary:
             self.by_length.setdefault(len(w), []).append(w)
-        self.known = set(vocabulary)
+        self.known = set(vocabulary) | dictionary
         self.correct = lru_cache(maxsize=50_000)(self._correct)
 
     def _correct(self, word: str) -> str:
@@ -151,7 +167,7 @@ class CrisisDetector:
                     words.update(w for t in specs for w in t.get("LOWER", {}).get("IN", []))
                 self.matchers[kind][role] = matcher
                 self.needs[(kind, role)] = needs
-        self.speller = Speller(words)
+        self.speller = Speller(words, english_words())
 
     def _could_match(self, kind: str, role: str, words: set[str]) -> bool:
         return any(all(need & words for need in needs) for needs in self.needs[(kind, role)])
@@ -223,12 +239,12 @@ class SafetyOverride(GraphComponent):
         """The patterns live in knowledge/safety_patterns.yml; one threshold for the model."""
         # The classifier's crisis intents together at least this likely also route to the
         # crisis reply (see README, "Measured", for the recall / false-alarm trade-off).
-        return {"model_threshold": 0.6}
+        return {"model_threshold": 0.5}
 
     @staticmethod
     def required_packages() -> list[str]:
         """Python packages this component imports."""
-        return ["spacy"]
+        return ["spacy", "spellchecker"]
 
     @classmethod
     def create(

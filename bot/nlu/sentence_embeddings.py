@@ -125,7 +125,9 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         self.encoder = shared_encoder(int(config["max_length"]))
 
     def _featurize(self, messages: list[Message], progress: bool = False) -> None:
-        with_text = [m for m in messages if m.get(TEXT)]
+        # Batches of similar length: each batch is padded to its longest text, so sorting by
+        # length first makes training about twice as fast (same embeddings).
+        with_text = sorted((m for m in messages if m.get(TEXT)), key=lambda m: len(m.get(TEXT)))
         size = int(self._config["batch_size"])
         starts = range(0, len(with_text), size)
         if progress:
