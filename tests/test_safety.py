@@ -100,6 +100,8 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("my brother is stealing dad's morphine", ["abuse"]),
         ("we're taking her home from hospital tomorrow", []),
         ("he's not breathing and I think he took all his pills", ["emergency", "overdose"]),
+        ("the care fees are wiping out his savings", []),          # not "swiping"
+        ("i was changing her bed and talking to her", []),          # not "hanging", "taking"
     ],
 )
 def test_detector_reads_meaning_not_just_words(text: str, expected: list[str]) -> None:
