@@ -10,15 +10,15 @@ import re
 import secrets
 import subprocess
 import sys
-import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiohttp import web
+from localserver import LocalServer
 
 from actions import handoff
 from knowledge import pseudonyms
@@ -26,6 +26,9 @@ from navigator import stack
 from navigator.stack import free_port
 from navigator.training import rasa_env
 from settings import ROOT
+
+if TYPE_CHECKING:
+    from conftest import TrackerStores
 
 TOKEN = "test-" + uuid.uuid4().hex
 NUMBER_SECRET = secrets.token_hex(32)  # made up per run
@@ -69,34 +72,45 @@ def test_summary_lists_knowledge_base_topics_and_crisis_flags_not_peoples_words(
     assert summary["last_message_redacted"] == "talk to a person, my email is [email]"
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list[dict] = []
+class StaffWebhook(LocalServer):
+    """The staff system's webhook at ``url``: takes each POST (recorded in ``posts`` as it
+    arrives), then waits ``delay`` seconds before answering ``status``."""
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        length = int(self.headers.get("Content-Length", 0))
-        _Webhook.received.append({"auth": self.headers.get("Authorization"),
-                                  "body": json.loads(self.rfile.read(length))})
-        self.send_response(204)
-        self.end_headers()
+    def __init__(self) -> None:
+        super().__init__([web.post("/handoff", self._receive)])
+        self.delay = 0.0
+        self.status = 204
 
-    def log_message(self, *args: object) -> None:
-        pass
+    @property
+    def url(self) -> str:
+        return f"{super().url}/handoff"
+
+    @property
+    def posts(self) -> list[dict]:
+        """The body of every POST, in the order they came."""
+        return [r.json() for r in self.requests if (r.method, r.path) == ("POST", "/handoff")]
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.delay)
+        return web.Response(status=self.status)
+
+    def for_reference(self, reference: str) -> list[dict]:
+        return [p for p in self.posts if p.get("reference") == reference]
 
 
 @pytest.fixture(scope="module")
-def webhook() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Webhook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/handoff"
-    server.shutdown()
+def webhook() -> Iterator[StaffWebhook]:
+    """The staff webhook the Rasa stack of this module's first tests hands off to."""
+    server = StaffWebhook().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
-def servers(trained_model: Path, webhook: str, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[stack.Stack]:
+def servers(trained_model: Path, webhook: StaffWebhook,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Stack]:
     var = tmp_path_factory.mktemp("var")
-    env = {"NAVIGATOR_HANDOFF_WEBHOOK_URL": webhook, "NAVIGATOR_HANDOFF_WEBHOOK_TOKEN": TOKEN,
+    env = {"NAVIGATOR_HANDOFF_WEBHOOK_URL": webhook.url, "NAVIGATOR_HANDOFF_WEBHOOK_TOKEN": TOKEN,
            "NAVIGATOR_HANDOFF_PHONE": "0800 000 0000", "NAVIGATOR_HANDOFF_HOURS": "9am-5pm"}
     with stack.running(trained_model, rasa_port=free_port(), actions_port=free_port(),
                        var_dir=var, tracker_db=var / "tracker.db", log_dir=var, api_token=TOKEN,
@@ -117,8 +131,12 @@ def _text(messages: list[dict]) -> str:
 
 
 def test_handoff_posts_a_redacted_summary_pauses_and_staff_can_resume(
-    servers: stack.Stack,
+    servers: stack.Stack, webhook: StaffWebhook
 ) -> None:
+    def received() -> list[dict]:
+        return [{"auth": r.headers.get("Authorization"), "body": r.json()}
+                for r in webhook.requests]
+
     sender = f"test-{uuid.uuid4().hex}"
     _say(servers, sender, '/faq{"faq_id":"hospice_costs"}')  # pressed a topic button
     reply = _say(servers, sender, "I want to talk to a real person, ring me on 07700 900123")
@@ -126,7 +144,7 @@ def test_handoff_posts_a_redacted_summary_pauses_and_staff_can_resume(
     reference = re.search(r"PCN-[A-Z0-9]{6}", text).group(0)
     assert "paused" in text and "9am-5pm" in text
 
-    posted = [r for r in _Webhook.received if r["body"]["reference"] == reference]
+    posted = [r for r in received() if r["body"]["reference"] == reference]
     assert len(posted) == 1
     assert posted[0]["auth"] == f"Bearer {TOKEN}"
     body = posted[0]["body"]
@@ -154,7 +172,7 @@ def test_handoff_posts_a_redacted_summary_pauses_and_staff_can_resume(
     # resumed, the hand-off is closed: asking again is a new one
     again = re.search(r"PCN-[A-Z0-9]{6}", _text(_say(servers, sender, "talk to a person")))
     assert again and again.group(0) != reference
-    assert [r["body"]["reference"] for r in _Webhook.received].count(again.group(0)) == 1
+    assert [r["body"]["reference"] for r in received()].count(again.group(0)) == 1
 
 
 def test_a_crisis_while_paused_still_gets_the_crisis_reply(servers: stack.Stack) -> None:
@@ -190,55 +208,6 @@ def test_an_unreachable_webhook_is_reported_not_raised() -> None:
 
 
 # --- a real action server and a real aiohttp staff webhook ---------------------------------
-
-
-class StaffWebhook:
-    """The staff system's webhook on 127.0.0.1 (aiohttp, its own thread): records every POST
-    as it arrives, then waits ``delay`` seconds before answering ``status``."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        self.delay = 0.0
-        self.status = 204
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/handoff"
-
-    def start(self) -> StaffWebhook:
-        self._thread.start()
-        if not self._started.wait(30):
-            raise RuntimeError("the staff webhook did not start")
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/handoff", self._receive)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        self.port = free_port()
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-        self._loop.close()
-
-    async def _receive(self, request: web.Request) -> web.Response:
-        self.posts.append(await request.json())
-        await asyncio.sleep(self.delay)
-        return web.Response(status=self.status)
-
-    def for_reference(self, reference: str) -> list[dict]:
-        return [p for p in self.posts if p.get("reference") == reference]
 
 
 _MESSAGE = {"text", "buttons", "elements", "custom", "template", "response", "image",
@@ -389,7 +358,7 @@ def test_handoff_posts_are_capped_per_channel(
 
 @pytest.mark.servers
 def test_sms_conversations_reach_staff_by_an_opaque_id(
-    actions: ActionServer, fast_staff: StaffWebhook, tmp_path: Path
+    actions: ActionServer, fast_staff: StaffWebhook, tracker_stores: TrackerStores
 ) -> None:
     number = f"+1555{secrets.randbelow(10**7):07d}"
     reply = actions.hand_off(number, [], "twilio")
@@ -401,19 +370,13 @@ def test_sms_conversations_reach_staff_by_an_opaque_id(
     # staff (with the key) find the conversation among the tracker store's ids, to resume it
     assert pseudonyms.sender_of(key, posted["conversation_id"],
                                 ["test-abc", "+15550000000", number]) == number
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
 
-    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "tracker.db"))
-    for sender in ("+15550000000", number, "web-abc"):
-        tracker = DialogueStateTracker(sender, [])
-        tracker.update(UserUttered("hello"))
-        asyncio.run(store.save(tracker))
-    store.engine.dispose()
+    tracker = tracker_stores(conversations={sender: [UserUttered("hello")]
+                                            for sender in ("+15550000000", number, "web-abc")})
+    tracker.close()
     found = subprocess.run(
         [sys.executable, "-m", "navigator", "find-conversation", posted["conversation_id"],
-         "--db", f"sqlite:///{tmp_path / 'tracker.db'}"], capture_output=True, text=True,
+         "--db", tracker.url], capture_output=True, text=True,
         cwd=ROOT, env={**rasa_env(), "NAVIGATOR_NUMBER_SECRET": NUMBER_SECRET})
     assert found.returncode == 0 and found.stdout.strip() == number, found.stderr

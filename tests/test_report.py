@@ -4,27 +4,24 @@ order are right, and no personal detail or conversation id is printed."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import random
-import secrets
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import sqlalchemy
-from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, ActiveLoop, BotUttered, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
 
 from knowledge.privacy import mask
 from navigator import report
 from navigator.cli import main
+
+if TYPE_CHECKING:
+    from conftest import TrackerStores
 
 NOW = time.time()
 DAY = 86_400.0
@@ -120,41 +117,12 @@ def _conversations() -> dict[str, list]:
     }
 
 
-def _seed(store: SQLTrackerStore) -> None:
-    for sender, events in _conversations().items():
-        tracker = DialogueStateTracker(sender, [])
-        for event in events:
-            tracker.update(event)
-        asyncio.run(store.save(tracker))
-
-
-def _database(server_url: str) -> str:
-    """A fresh database on the test PostgreSQL server; its URL."""
-    name = f"report_{secrets.token_hex(4)}"
-    url = sqlalchemy.engine.make_url(server_url)
-    admin = sqlalchemy.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)])
-def tracker_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture
+def tracker_db_url(tracker_stores: TrackerStores, tracker_dialect: str) -> str:
     """A tracker store seeded through Rasa's SQLTrackerStore, on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        path = tmp_path / "tracker.db"
-        store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(path))
-        url = f"sqlite:///{path}"
-    else:
-        url = _database(request.getfixturevalue("postgres_url"))
-        parts = sqlalchemy.engine.make_url(url)
-        store = SQLTrackerStore(Domain.empty(), dialect="postgresql", host=parts.host,
-                                port=parts.port, db=parts.database, username=parts.username,
-                                password=parts.password)
-    _seed(store)
-    store.engine.dispose()
-    yield url
+    tracker = tracker_stores(tracker_dialect, _conversations())
+    tracker.close()
+    return tracker.url
 
 
 EXPECTED = [  # (count, why, entry chosen), most frequent first
@@ -264,11 +232,11 @@ def _wording(rng: random.Random, n: int) -> tuple[str, str]:
     return word, " ".join(words) + (f", {detail}" if detail else "")
 
 
-def test_a_few_thousand_messages_take_seconds(tmp_path: Path) -> None:
+def test_a_few_thousand_messages_take_seconds(tracker_stores: TrackerStores) -> None:
     """3,000 listed messages (typos, contact details) from 1,000 conversations: read, masked
     and grouped in seconds, one group per topic."""
-    path = tmp_path / "big.db"
-    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(path))
+    tracker = tracker_stores()
+    store = tracker.store
     rng = random.Random(7)
     rows = []
     for n in range(1000):
@@ -281,9 +249,9 @@ def test_a_few_thousand_messages_take_seconds(tmp_path: Path) -> None:
                              "data": json.dumps(event.as_dict())})
     with store.engine.begin() as conn:
         conn.execute(store.SQLEvent.__table__.insert(), rows)
-    store.engine.dispose()
+    tracker.close()
     started = time.perf_counter()
-    built = report.build(f"sqlite:///{path}", days=30, now=NOW)
+    built = report.build(tracker.url, days=30, now=NOW)
     elapsed = time.perf_counter() - started
     assert built.listed == 3000 and built.user_messages == 3000
     assert elapsed < 20, elapsed
