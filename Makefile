@@ -124,7 +124,7 @@ check: $(STAMP)
 # README's copies in docs/screenshots/ instead (review and commit them yourself).
 screenshots: system-deps $(STAMP) $(GATEWAY_STAMP) $(AXE) model
 	@SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py
-	@echo "==> saved docs/screenshots/widget-desktop.png and widget-phone.png"
+	@echo "==> saved the widget's screenshots in docs/screenshots/ (answers, results; desktop, phone)"
 
 eval: $(STAMP) model
 	@$(PY) -m navigator eval

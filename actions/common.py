@@ -13,6 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import knowledge
+from knowledge import shapes
 from knowledge.helplines import default_helplines
 from knowledge.replies import say
 from settings import Settings
@@ -80,11 +81,18 @@ def can_hand_off() -> bool:
     return bool(SETTINGS.handoff_phone or SETTINGS.handoff_webhook_url)
 
 
-def send_reply(dispatcher: CollectingDispatcher, reply: knowledge.Reply) -> None:
-    """Send a channel-neutral reply: text, quick replies, and cards as a custom payload."""
+def send_reply(dispatcher: CollectingDispatcher, reply: knowledge.Reply,
+               language: str | None = None) -> None:
+    """Send a channel-neutral reply: its plain text (for channels without rich display) and
+    quick replies, and, when it has cards or sources, its parts as a custom payload
+    (``{"reply": ...}``) that each channel shapes (knowledge/shapes.py)."""
+    language = language or SETTINGS.language
+    rich = bool(reply.cards or reply.sources or reply.after or reply.printable)
+    payload = {**reply.payload(), "labels": shapes.labels(language)}
     dispatcher.utter_message(
-        text=reply.text, buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons],
-        json_message={"cards": reply.cards} if reply.cards else None,
+        text=shapes.plain_text(payload, language) if rich else reply.text,
+        buttons=[{"title": b.title, "payload": b.payload} for b in reply.buttons],
+        json_message={"reply": payload} if rich else None,
     )
 
 

@@ -3,6 +3,7 @@ country, "did you mean", and the kind "I don't know" after two misses."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -22,6 +23,8 @@ from actions.common import (
     selected_faq_ids,
     send_reply,
 )
+from knowledge import shapes
+from knowledge.emergency import emergency_line
 from knowledge.replies import phrase, say
 
 CARER_ENTRIES = ("caregiver_support", "respite_care")  # offered to caregivers
@@ -54,7 +57,7 @@ def _offer_carer_support(reply: knowledge.Reply, entry_id: str, language: str) -
         if carer_id == entry_id or payload in offered or carer_id not in KB:
             continue
         button = knowledge.Button(KB.entries[carer_id].label(language), payload)
-        return knowledge.Reply(reply.text, [*reply.buttons[: MAX_BUTTONS - 1], button])
+        return dataclasses.replace(reply, buttons=[*reply.buttons[: MAX_BUTTONS - 1], button])
     return reply
 
 
@@ -68,6 +71,21 @@ def _last_answer_was_a_search(tracker: Tracker) -> bool:
             if name == "action_answer_faq":
                 return False
     return False
+
+
+class ActionGreet(Action):
+    """Hello: what the assistant is, topic buttons to start from, the emergency numbers."""
+
+    def name(self) -> str:
+        return "action_greet"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        language, _ = reader(tracker)
+        welcome = shapes.welcome(language)
+        send_reply(dispatcher, dataclasses.replace(
+            welcome, text=f"{welcome.text} {emergency_line()['text']}"))
+        return []
 
 
 class ActionAnswerFaq(Action):

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import HELPLINES, KB, SETTINGS, human_contact, reader
@@ -187,7 +187,9 @@ class ActionHumanHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         events = await self._offer(dispatcher, tracker)
-        return [ActiveLoop(None), *events] if tracker.active_loop_name else events
+        if tracker.active_loop_name:  # a search or a guided conversation ends here
+            return [ActiveLoop(None), SlotSet("guide", None), *events]
+        return events
 
     async def _offer(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         language, region = reader(tracker)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 import knowledge
@@ -67,7 +67,8 @@ class ActionCrisisResponse(Action):
             paused=tracker.is_paused())
         contact = human_contact(language)
         dispatcher.utter_message(text=f"{text}\n\n{contact}" if contact else text)
-        return [ActiveLoop(None)] if tracker.active_loop_name else []
+        # a search or a guided conversation in progress ends here
+        return [ActiveLoop(None), SlotSet("guide", None)] if tracker.active_loop_name else []
 
 
 class ActionMedicalAdvice(Action):

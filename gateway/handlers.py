@@ -11,6 +11,7 @@ import asyncio
 import html
 import json
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from gateway.middlewares import error
 from gateway.offers import INTENT_PREFIX, as_text
 from gateway.ratelimit import client_address
 from gateway.sessions import new_session_id, sign
+from knowledge import shapes
 from knowledge.emergency import emergency_line
 
 if TYPE_CHECKING:
@@ -53,10 +55,20 @@ async def index(_request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+WELCOME = shapes.welcome()
+# The welcome's buttons are offered before any turn, so any conversation may send them.
+WELCOME_PAYLOADS = frozenset(b.payload for b in WELCOME.buttons)
+
+
 async def widget_config(_request: web.Request) -> web.Response:
     """What the widget shows that lives in the content: the emergency numbers
-    (:func:`knowledge.emergency.emergency_line`), as data it turns into links."""
-    return web.json_response({"emergency": emergency_line()})
+    (:func:`knowledge.emergency.emergency_line`), as data it turns into links, and the
+    welcome message with its topic buttons (knowledge/replies.yml)."""
+    return web.json_response({
+        "emergency": emergency_line(),
+        "welcome": {"text": WELCOME.text, "buttons": [{"title": b.title, "payload": b.payload}
+                                                      for b in WELCOME.buttons]},
+    })
 
 
 def _set_cookie(gateway: Gateway, response: web.StreamResponse, session_id: str) -> None:
@@ -67,7 +79,8 @@ def _set_cookie(gateway: Gateway, response: web.StreamResponse, session_id: str)
 
 
 async def chat(request: web.Request) -> web.Response:
-    """`POST /api/chat` `{"message": "..."}` → `{"messages": [{"text", "buttons", "cards"}]}`."""
+    """`POST /api/chat` `{"message": "..."}` → `{"messages": [{"text", "buttons", and for a
+    reply with parts "cards", "after", "sources", "labels"}]}`."""
     gateway = request.app[GATEWAY]
     address = client_address(request.remote, request.headers, gateway.trusted_proxies)
     wait = await gateway.address_limits.wait_for(address)
@@ -105,7 +118,8 @@ async def chat(request: web.Request) -> web.Response:
     if wait:
         return _too_fast(wait)
     # "/..." is an intent to Rasa: only a button the assistant offered here may send one.
-    if text.startswith(INTENT_PREFIX) and not await gateway.offers.offered(session_id, text):
+    if (text.startswith(INTENT_PREFIX) and text not in WELCOME_PAYLOADS
+            and not await gateway.offers.offered(session_id, text)):
         text = as_text(text)
         if not text:
             return error(400, "no_message", "Please type a message.")
@@ -115,13 +129,14 @@ async def chat(request: web.Request) -> web.Response:
         log.warning("Rasa did not answer")
         response = error(503, "unavailable", UNAVAILABLE)
     else:
-        replies = [_message(m) for m in replies]
-        await gateway.offers.remember(session_id, [b["payload"] for m in replies
-                                                   for b in m["buttons"]])
+        replies = widget_messages(replies)
+        await gateway.offers.remember(session_id, [
+            *(b["payload"] for m in replies for b in m["buttons"]),
+            *(c["detail"] for m in replies for c in m.get("cards", []) if c.get("detail"))])
         if not replies and await gateway.probe(f"{gateway.config.actions_url}/health") != "ok":
             # Rasa answers nothing when its action server is down: say so, kindly.
             log.warning("action server down: answered with an apology")
-            replies = [_message({"text": apology(gateway.config.human_contact)})]
+            replies = widget_messages([{"text": apology(gateway.config.human_contact)}])
         response = web.json_response({"messages": replies})
     if fresh:
         _set_cookie(gateway, response, session_id)
@@ -182,15 +197,80 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(report, status=200 if serving else 503)
 
 
-def _message(raw: dict[str, Any]) -> dict[str, Any]:
-    """One bot message for the widget: text, buttons, optional structured cards."""
-    custom = raw.get("custom") if isinstance(raw.get("custom"), dict) else {}
+CARD_FIELDS = ("n", "name", "distance", "kind", "address", "phone", "tel", "map", "detail")
+# What a link or a payload in a reply's parts may be; anything else is left out.
+SAFE_VALUES = {"tel": re.compile(r"tel:\+?[0-9]{2,15}"), "map": re.compile(r"https://\S+"),
+               "url": re.compile(r"https://\S+"), "detail": re.compile(r"/[a-z_]+(\{.*\})?")}
+
+
+def _strings(data: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Only the named fields of a mapping, each a string (or a whole number), links and
+    payloads only of their safe form; anything else is left out."""
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for key in keys:
+        value = data.get(key)
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            continue
+        if key in SAFE_VALUES and not (isinstance(value, str)
+                                       and SAFE_VALUES[key].fullmatch(value)):
+            continue
+        out[key] = value
+    return out
+
+
+def _parts(reply: dict[str, Any]) -> dict[str, Any]:
+    """A reply's parts for the widget, field by field (nothing else passes)."""
     return {
-        "text": raw.get("text") or "",
-        "buttons": [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
-                    for b in raw.get("buttons") or [] if isinstance(b, dict)],
-        "cards": custom.get("cards") or [],
+        "text": reply.get("text") if isinstance(reply.get("text"), str) else "",
+        "cards": [_strings(c, CARD_FIELDS) for c in reply.get("cards") or []
+                  if isinstance(c, dict)],
+        "after": reply.get("after") if isinstance(reply.get("after"), str) else "",
+        "sources": [source for source in (_strings(s, ("title", "short", "url"))
+                                          for s in reply.get("sources") or [])
+                    if source.get("url") and source.get("title")],
+        "labels": {k: v for k, v in (reply.get("labels") or {}).items()
+                   if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(reply.get("labels"), dict) else {},
     }
+
+
+def _plain_messages(reply: dict[str, Any]) -> list[str]:
+    """The messages Rasa's REST channel made of a reply's plain text: one, or (when it has
+    no buttons) one per paragraph. Empty when the parts cannot be read."""
+    try:
+        return shapes.plain_text(reply).strip().split("\n\n")
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return []
+
+
+def widget_messages(raw: list[Any]) -> list[dict[str, Any]]:
+    """Rasa's messages for the widget: text and buttons, and a reply's parts (cards, text
+    after them, titled sources). Rasa's REST channel sends a reply as its plain text and
+    buttons (a text without buttons cut into one message per paragraph), then its parts as a
+    separate custom message: the parts replace those plain messages."""
+    out: list[dict[str, Any]] = []
+    for message in raw:
+        if not isinstance(message, dict):
+            continue
+        custom = message.get("custom") if isinstance(message.get("custom"), dict) else {}
+        buttons = [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                   for b in message.get("buttons") or [] if isinstance(b, dict)]
+        if isinstance(custom.get("reply"), dict):
+            pieces = _plain_messages(custom["reply"])
+            for shown in (pieces, ["\n\n".join(pieces)]):  # cut into paragraphs, or whole
+                tail = out[-len(shown):] if shown and len(out) >= len(shown) else []
+                if tail and all("labels" not in m for m in tail) and (
+                        [m["text"] for m in tail] == shown):
+                    buttons = [b for m in tail for b in m["buttons"]] or buttons
+                    del out[-len(shown):]
+                    break
+            out.append({**_parts(custom["reply"]), "buttons": buttons})
+            continue
+        if message.get("text") or buttons:
+            out.append({"text": message.get("text") or "", "buttons": buttons})
+    return out
 
 
 def _database_ok(url: str | None) -> str:

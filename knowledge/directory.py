@@ -144,12 +144,56 @@ def distance_text(miles: float) -> str:
     return "about 1 mile" if round(miles) == 1 else f"about {miles:.0f} miles"
 
 
-def card(hit: Hit, language: str = "en") -> dict[str, Any]:
-    """A structured card for rich channels."""
-    return {"id": hit.id, "name": nice_case(hit.name), "miles": round(hit.distance_miles, 1),
-            "address": address(hit), "phone": phone_display(hit.phone) if hit.phone else None,
+def short_distance(miles: float) -> str:
+    """'<1 mi', '2 mi': for a short line (SMS)."""
+    return "<1 mi" if miles < 1 else f"{miles:.0f} mi"
+
+
+def detail_payload(n: int) -> str:
+    """The message a card's "More about this one" sends: the n-th provider shown."""
+    return f'/provider_detail{{"ordinal":"{n}"}}'
+
+
+def card(hit: Hit, language: str = "en", n: int | None = None) -> dict[str, Any]:
+    """A structured card: `n` (its number in the list, with the payload that asks for it in
+    full) for a result list, none for the one provider shown in full."""
+    data = {"id": hit.id, "name": nice_case(hit.name), "miles": round(hit.distance_miles, 1),
+            "distance": distance_text(hit.distance_miles), "address": address(hit),
+            "phone": phone_display(hit.phone) if hit.phone else None,
             "tel": f"tel:{hit.phone}" if hit.phone else None, "map": map_url(hit),
             "source": hit.source, "kind": kind_text(hit, language) or None}
+    if n is not None:
+        data.update(n=n, detail=detail_payload(n))
+    return data
+
+
+def card_text(data: dict[str, Any], language: str = "en", short: bool = False,
+              bold: bool = False, number: int | None = None) -> str:
+    """A card as text: the full form (address, ``tel:`` and map links) for plain channels, or
+    one short line for SMS ('1. Name, 2 mi, (312) 733-2233'; `bold` for WhatsApp; `number`
+    is the option number the line answers to)."""
+    t = texts(language)
+    name = f"*{data['name']}*" if bold else data["name"]
+    if short:
+        fmt = t["card_sms"] if data.get("phone") else t["card_sms_no_phone"]
+        return fmt.format(n=number or data.get("n") or 1, name=name,
+                          miles=short_distance(float(data.get("miles") or 0)),
+                          phone=data.get("phone") or "")
+    tel = (data.get("tel") or "").removeprefix("tel:")
+    if data.get("n") is None:  # the one provider in full: its phone and map lines
+        lines = [t["detail_phone"].format(phone=data["phone"], tel=tel) if data.get("phone")
+                 else t["detail_no_phone"]]
+        return "\n".join([*lines, t["detail_map"].format(map=data["map"])])
+    fmt = t["card"] if data.get("phone") else t["card_no_phone"]
+    kind = data.get("kind")
+    return fmt.format(n=data["n"], name=name, distance=data["distance"],
+                      kind=f"{kind}\n" if kind else "", address=data["address"],
+                      phone=data.get("phone") or "", tel=tel, map=data["map"])
+
+
+def labels(language: str = "en") -> dict[str, str]:
+    """The words a rich channel puts on a card's buttons and links."""
+    return dict(texts(language)["labels"])
 
 
 def results(result: SearchResult, service: str, place_label: str, language: str = "en",
@@ -167,18 +211,9 @@ def results(result: SearchResult, service: str, place_label: str, language: str 
             lines[-1] += " " + t["uk_max"].format(radius=widest(result.hits))
     plural = services.plural(service)
     lines.append(t["results"].format(plural=plural[:1].upper() + plural[1:], place=place_label))
-    for n, hit in enumerate(result.hits, start=result.offset + 1):
-        fmt = t["card"] if hit.phone else t["card_no_phone"]
-        kind = kind_text(hit, language)
-        lines.append(fmt.format(
-            n=n, name=nice_case(hit.name), distance=distance_text(hit.distance_miles),
-            kind=f"{kind}\n" if kind else "", address=address(hit),
-            phone=phone_display(hit.phone) if hit.phone else "", tel=hit.phone or "",
-            map=map_url(hit)))
-    lines.append(footer(result.hits, language))
-    lines += after
-    return Reply("\n\n".join(lines), _follow_ups(result, asked or service, t),
-                 [card(h, language) for h in result.hits])
+    cards = [card(hit, language, n) for n, hit in enumerate(result.hits, start=result.offset + 1)]
+    return Reply("\n\n".join(lines), _follow_ups(result, asked or service, t), cards,
+                 after="\n\n".join([footer(result.hits, language), *after]))
 
 
 def widest(hits: list[Hit]) -> int:
@@ -324,27 +359,23 @@ def detail(hit: Hit, place_label: str, language: str = "en") -> Reply:
     distance = distance_text(hit.distance_miles)
     lines = [t["detail"].format(name=nice_case(hit.name), address=address(hit),
                                 distance=distance[:1].upper() + distance[1:], place=place_label)]
-    if hit.phone:
-        lines.append(t["detail_phone"].format(phone=phone_display(hit.phone), tel=hit.phone))
-    else:
-        lines.append(t["detail_no_phone"])
-    lines.append(t["detail_map"].format(map=map_url(hit)))
-    if hit.source == "cms_hospice" and hit.certified_on:
-        lines.append(t["detail_cms"].format(year=hit.certified_on[:4],
-                                            ownership=(hit.ownership or "not given").lower()))
     kind = kind_text(hit, language)
     if kind:
-        lines.insert(1, kind)
+        lines.append(kind)
+    notes = []
+    if hit.source == "cms_hospice" and hit.certified_on:
+        notes.append(t["detail_cms"].format(year=hit.certified_on[:4],
+                                            ownership=(hit.ownership or "not given").lower()))
     source = source_name(hit.source, language)
     if hit.as_of:
         source = t["as_of"].format(source=source, date=long_date(hit.as_of, language))
-    lines.append(t["detail_source"].format(source=source, updated=hit.updated_on))
+    notes.append(t["detail_source"].format(source=source, updated=hit.updated_on))
     attribution = _content()["attribution"].get(hit.source)
     if attribution:
-        lines.append(attribution)
+        notes.append(attribution)
     if is_uk_source(hit.source):
-        lines.append(t["uk_caveat"])
-    return Reply("\n".join(lines), [], [card(hit, language)])
+        notes.append(t["uk_caveat"])
+    return Reply("\n".join(lines), [], [card(hit, language)], after="\n".join(notes))
 
 
 def location_error(reason: str, text: str, candidates: list[str],

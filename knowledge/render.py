@@ -1,9 +1,15 @@
-"""One FAQ entry as a channel-neutral reply: its text for the reader's region, a source line
-and follow-up buttons, with the payloads those buttons send back."""
+"""One FAQ entry as a channel-neutral reply: its text for the reader's region, its sources
+and follow-up buttons, with the payloads those buttons send back.
+
+A :class:`Reply` is rendered once and shaped by each channel (:mod:`knowledge.shapes`): the
+web widget draws its parts (cards, titled source links), SMS gets short numbered lines, and
+channels without rich display (Rasa's REST channel) get :func:`knowledge.shapes.plain_text`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from knowledge.loader import Entry, KnowledgeBase
 
@@ -17,13 +23,36 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A source shown under an answer: its page title, a short name (the publisher) and URL."""
+
+    title: str
+    url: str
+
+    @property
+    def short(self) -> str:
+        """'National Institute on Aging: What Are ...' -> 'National Institute on Aging'."""
+        return self.title.split(": ", 1)[0]
+
+
+@dataclass(frozen=True)
 class Reply:
-    """A channel-neutral answer: text, then quick replies, and structured cards (provider
-    results) that a rich channel may draw; every channel can show the text alone."""
+    """A channel-neutral answer: the lead text, structured cards (provider results), text
+    after the cards (where the list comes from, caveats), sources, and quick replies.
+    Every channel can show it as text alone (:func:`knowledge.shapes.plain_text`)."""
 
     text: str
     buttons: list[Button] = field(default_factory=list)
     cards: list[dict] = field(default_factory=list)
+    after: str = ""
+    sources: list[Link] = field(default_factory=list)
+    printable: bool = False  # worth printing though it has no cards or sources (a summary)
+
+    def payload(self) -> dict[str, Any]:
+        """The reply's parts as JSON-safe data (Rasa's custom payload under ``reply``)."""
+        return {"text": self.text, "cards": self.cards, "after": self.after,
+                "sources": [{"title": s.title, "short": s.short, "url": s.url}
+                            for s in self.sources]}
 
 
 def faq_payload(entry_id: str) -> str:
@@ -39,15 +68,14 @@ def more_payload(entry_id: str) -> str:
 def render(
     kb: KnowledgeBase, entry: Entry, language: str, region: str, more: bool = False
 ) -> Reply:
-    """Render an entry: the text for the reader's region, its source line, follow-up buttons."""
+    """Render an entry: the text for the reader's region, its sources, follow-up buttons."""
     body = (entry.text("more", language, region) if more else None) or entry.text(
         "answer", language, region
     )
-    sources = entry.sources_for(region)
-    source_line = "Source: " + "; ".join(f"{s.title} {s.url}" for s in sources)
+    sources = [Link(s.title, str(s.url)) for s in entry.sources_for(region)]
     buttons = []
     if not more and entry.more:
         buttons.append(Button("Tell me more", more_payload(entry.id)))
     for rel in entry.related:
         buttons.append(Button(kb.entries[rel].label(language), faq_payload(rel)))
-    return Reply(text=f"{body}\n\n{source_line}", buttons=buttons)
+    return Reply(text=body, buttons=buttons, sources=sources)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 import knowledge
+from knowledge import guides, shapes
 from knowledge.directory import nice_case
 from knowledge.emergency import emergency_line
 from navigator import stack
@@ -147,7 +149,7 @@ def test_phone_sized_screen(browser, site: str, kb: knowledge.KnowledgeBase,
     # and the follow-up buttons they can tap.
     entry = kb.get("what_is_pain_clinic")
     assert entry.text("answer", "en", "US")[:60] in reply
-    assert "Source:" in reply
+    expect(page.locator(".pcn-sources").last).to_contain_text("Source")
     answer = page.locator(".pcn-msg.pcn-bot").last
     expect(answer).to_be_in_viewport()
     expect(page.locator(".pcn-quick:enabled", has_text="Tell me more").last).to_be_visible()
@@ -157,9 +159,13 @@ def test_phone_sized_screen(browser, site: str, kb: knowledge.KnowledgeBase,
 
 
 def test_no_serious_accessibility_violations(browser, site: str) -> None:
+    """The welcome's buttons, an answer with its sources, and result cards."""
     assert AXE.exists(), "axe-core is missing: `make test` installs it with npm"
     page = _open(browser, site, bypass_csp=True)  # only so the test can inject axe
+    expect(page.locator(".pcn-quick")).not_to_have_count(0)
     _ask(page, "what is hospice?")
+    _ask(page, "hospice near 60614")
+    expect(page.locator(".pcn-call")).not_to_have_count(0)
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("""async () => await axe.run(document, {runOnly:
         {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""")
@@ -209,3 +215,187 @@ def test_the_widget_says_so_when_the_assistant_is_down(browser, tmp_path: Path) 
         expect(page.locator("#pcn-log")).to_contain_text("911")
     finally:
         stack.stop_process(gateway)
+
+
+def _nearest_60614() -> tuple[str, str]:
+    """(name, tel: link) of the real nearest hospice to ZIP 60614, from the CMS file."""
+    gaz = gazetteer()
+    here = gaz.zip("60614")
+    with CMS_FILE.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    nearest = min(rows, key=lambda r: (distance_miles(
+        here.lat, here.lon, gaz.zip(r["Zip Code"]).lat, gaz.zip(r["Zip Code"]).lon),
+        r["CMS Certification Number (CCN)"]))
+    digits = "".join(c for c in nearest["PhoneNumber"] if c.isdigit())
+    return nice_case(nearest["Facility Name"]), f"tel:+1{digits}"
+
+
+@pytest.mark.parametrize("screen", ["phone", "desktop"])
+def test_results_are_cards_with_call_and_map(browser, site: str, shots: Path,
+                                             screen: str) -> None:
+    size = ({"viewport": {"width": 360, "height": 780}, "is_mobile": True, "has_touch": True,
+             "device_scale_factor": 2} if screen == "phone"
+            else {"viewport": {"width": 1280, "height": 900}})
+    page = _open(browser, site, **size)
+    _ask(page, "find a hospice near 60614")
+    name, tel = _nearest_60614()
+    cards = page.locator(".pcn-entry-bot").last.locator(".pcn-card")
+    expect(cards).to_have_count(3)
+    first = cards.first
+    expect(first.locator(".pcn-card-name")).to_have_text(f"1. {name}")
+    call = first.locator("a.pcn-call")
+    expect(call).to_have_attribute("href", tel)
+    expect(call).to_have_text(re.compile(r"^Call \(\d{3}\) \d{3}-\d{4}$"))
+    box = call.bounding_box()
+    assert box is not None and box["height"] >= 44 and box["width"] >= 44  # a big target
+    for card in cards.all():  # a short map label, never the raw address
+        expect(card.locator("a.pcn-map")).to_have_text("Map")
+        expect(card.locator("a.pcn-map")).to_have_attribute(
+            "href", re.compile(r"^https://www\.google\.com/maps/"))
+        expect(card.locator("a.pcn-map")).to_have_attribute("rel", "noopener noreferrer")
+    assert "google.com" not in page.locator("#pcn-log").inner_text()
+    assert "tel:" not in page.locator("#pcn-log").inner_text()
+    first.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / f"widget-results-{screen}.png"))
+    # "More about this one" asks for that provider in full
+    before = page.locator(".pcn-entry-bot").count()
+    first.locator(".pcn-more").click()
+    expect(page.locator(".pcn-msg.pcn-user").last).to_contain_text(name)
+    expect(page.locator(".pcn-entry-bot")).not_to_have_count(before, timeout=30_000)
+    detail = page.locator(".pcn-entry-bot").last
+    expect(detail.locator(".pcn-card-name")).to_have_text(name)
+    expect(detail.locator("a.pcn-call")).to_have_attribute("href", tel)
+    spent = page.locator(".pcn-card").first.locator(".pcn-more")  # the list's first card
+    expect(spent).to_be_disabled()  # an old list's buttons are spent
+
+
+def test_sources_are_titled_links_and_the_answer_prints_alone(
+        browser, site: str, kb: knowledge.KnowledgeBase, shots: Path) -> None:
+    page = _open(browser, site, viewport={"width": 1280, "height": 900})
+    _ask(page, "What is palliative care?")
+    entry = kb.get("what_is_palliative_care")
+    reply = knowledge.render(kb, entry, "en", "US")
+    answer = page.locator(".pcn-entry-bot", has_text=reply.text[:60])
+    links = answer.locator(".pcn-sources a")
+    expect(links).to_have_count(len(reply.sources))
+    shorts = [s.short for s in reply.sources]
+    for link, source in zip(links.all(), reply.sources, strict=True):
+        # the publisher's name; two pages of one publisher are told apart by their titles
+        expect(link).to_have_text(source.short if shorts.count(source.short) == 1
+                                  else source.title)
+        expect(link).to_have_attribute("href", source.url)
+        expect(link).to_have_attribute("target", "_blank")
+        expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(answer.locator(".pcn-sources")).to_contain_text("Source")
+    assert "https://" not in page.locator("#pcn-log").inner_text()
+    page.screenshot(path=str(shots / "widget-answer-desktop.png"))
+    # Print: only this answer, on a clean page (no host page, no chat chrome)
+    answer.locator(".pcn-print").click()
+    page.emulate_media(media="print")
+    expect(page.locator("main")).to_be_hidden()
+    expect(page.locator("#pcn-input")).to_be_hidden()
+    expect(page.locator(".pcn-msg.pcn-user")).to_be_hidden()
+    for other in page.locator(".pcn-entry-bot:not(.pcn-print-target)").all():
+        expect(other).to_be_hidden()  # the welcome, "is this for you?"
+    expect(answer.locator(".pcn-msg")).to_contain_text(reply.text[:60])
+    expect(answer.locator(".pcn-sources")).to_be_visible()
+    expect(answer.locator(".pcn-print")).to_be_hidden()
+    page.emulate_media(media="screen")
+
+
+def test_the_welcome_offers_topic_buttons_that_answer(browser, site: str,
+                                                      kb: knowledge.KnowledgeBase) -> None:
+    page = _open(browser, site)
+    welcome = shapes.welcome()
+    buttons = page.locator(".pcn-quick-group").first.locator(".pcn-quick")
+    expect(buttons).to_have_text([b.title for b in welcome.buttons])
+    expect(page.locator(".pcn-msg.pcn-bot").first).to_have_text(welcome.text)
+    pays = next(b for b in welcome.buttons if "who_pays_palliative" in b.payload)
+    buttons.filter(has_text=pays.title).click()
+    expect(page.locator("#pcn-log")).to_contain_text(
+        kb.get("who_pays_palliative").text("answer", "en", "US")[:60], timeout=30_000)
+
+
+def test_keyboard_only_search_reaches_a_call_link(browser, site: str) -> None:
+    page = browser.new_context().new_page()
+    page.goto(site)
+    page.focus("#pcn-launcher")
+    page.keyboard.press("Enter")
+    expect(page.locator("#pcn-panel")).to_be_visible()
+    page.keyboard.type("hospice near 60614")
+    page.keyboard.press("Enter")
+    expect(page.locator(".pcn-call")).not_to_have_count(0, timeout=30_000)
+    _, tel = _nearest_60614()
+    for _ in range(60):  # backwards from the message box, as a keyboard user would
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("document.activeElement.getAttribute('href')") == tel:
+            break
+    assert page.evaluate("document.activeElement.getAttribute('href')") == tel
+    assert page.evaluate("document.activeElement.className") == "pcn-call"
+
+
+@pytest.mark.parametrize("width,zoom", [(320, "100%"), (1280, "200%"), (640, "200%")])
+def test_narrow_screens_and_large_text_keep_results_usable(browser, site: str, width: int,
+                                                           zoom: str) -> None:
+    page = _open(browser, site, viewport={"width": width, "height": 700})
+    page.evaluate(f"document.documentElement.style.fontSize = '{zoom}'")
+    _ask(page, "hospice near 60614")
+    panel = page.locator("#pcn-panel")
+    overflow = panel.evaluate("p => p.scrollWidth - p.clientWidth")
+    assert overflow <= 1, f"the panel scrolls sideways by {overflow}px"
+    header = page.locator(".pcn-header")
+    title, restart, close = (page.locator(s).bounding_box() for s in
+                             ("#pcn-title", "#pcn-restart", "#pcn-close"))
+    assert title and restart and close
+    assert abs(restart["y"] - close["y"]) < 4 and restart["y"] < title["y"] + title["height"]
+    expect(header).to_be_visible()
+    expect(page.locator("#pcn-emergency")).to_be_visible()
+    call = page.locator(".pcn-call").first
+    call.scroll_into_view_if_needed()
+    expect(call).to_be_in_viewport()
+
+
+def _press(page: Page, title: str) -> None:
+    """Press the live quick reply named exactly `title` and wait for the answer."""
+    before = page.locator(".pcn-entry-bot").count()
+    page.locator(".pcn-quick:enabled").filter(
+        has_text=re.compile(rf"^\s*{re.escape(title)}\s*$")).last.click()
+    expect(page.locator(".pcn-entry-bot")).not_to_have_count(before, timeout=30_000)
+    expect(page.locator("#pcn-typing")).to_be_hidden(timeout=30_000)
+
+
+def test_getting_ready_for_a_visit_prints_the_summary(browser, site: str, shots: Path) -> None:
+    page = _open(browser, site, viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    _press(page, "Get ready for a visit")  # from the welcome's buttons
+    _press(page, "For me")
+    _press(page, guides.appointment_kinds("US")[0].title)
+    _press(page, "8")  # pain
+    expect(page.locator("#pcn-log")).to_contain_text(guides.high_score_text("US")[:50])
+    _press(page, "2")  # tiredness
+    _press(page, "Done")
+    _press(page, "Being comfortable")
+    _press(page, "Done")
+    question = guides.prompt_groups("US")[0].questions[0].title
+    _press(page, question)
+    _press(page, "Done")
+    _ask(page, "morphine, senna")
+    _press(page, "Done")
+    _press(page, "Friend")
+    summary = page.locator(".pcn-entry-bot", has_text="Appointment summary").last
+    for expected in ("Pain: 8 of 10", "Tiredness: 2 of 10", "Being comfortable", question,
+                     "morphine", "Friend"):
+        expect(summary).to_contain_text(expected)
+    summary.locator(".pcn-print").click()
+    page.emulate_media(media="print")
+    expect(page.locator("main")).to_be_hidden()
+    expect(page.locator(".pcn-quick-group").first).to_be_hidden()
+    expect(summary.locator(".pcn-msg")).to_contain_text("Pain: 8 of 10")
+    expect(summary.locator(".pcn-msg")).to_contain_text(question)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("""async () => await axe.run(document, {runOnly:
+        {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""")
+    bad = [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert bad == [], bad
+    page.screenshot(path=str(shots / "summary-print.png"), full_page=True)
+    page.emulate_media(media="screen")

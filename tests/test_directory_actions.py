@@ -45,7 +45,7 @@ def test_search_more_detail_and_widen(on_directory):
     text = messages[0]["text"]
     assert text.index("1. Baptist Hospice") < text.index("2. Compassus-Montgomery")
     assert "tel:+13343955000" in text and "https://www.google.com/maps/search/" in text
-    assert messages[0]["custom"]["cards"][0]["name"] == "Baptist Hospice"
+    assert messages[0]["custom"]["reply"]["cards"][0]["name"] == "Baptist Hospice"
     state = slots["search"]
     assert state["radius"] == 25 and len(state["shown"]) == 3
 
@@ -94,7 +94,7 @@ def test_uk_postcode_lists_registered_hospices_with_the_caveat(on_directory):
     assert ("Contains public sector information from the Care Quality Commission, licensed "
             "under the Open Government Licence v3.0.") in text
     assert UK_CAVEAT in text and "https://www.hospiceuk.org/" in text and "district nurse" in text
-    assert messages[0]["custom"]["cards"][2]["kind"] == "In-patient hospice, 28 beds"
+    assert messages[0]["custom"]["reply"]["cards"][2]["kind"] == "In-patient hospice, 28 beds"
     more, _ = _run(actions.ActionProviderMore(), {"search": slots["search"]})
     assert "\n4. " in more[0]["text"] and UK_CAVEAT in more[0]["text"]
     detail, _ = _run(actions.ActionProviderDetail(), {"search": slots["search"]},

@@ -40,7 +40,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.channels import twilio as twilio_module
 from bot.channels.twilio import EMPTY_TWIML, HELP_TEXT, TwilioChannel, TwilioConfig
-from gateway.handlers import MAX_MESSAGE_CHARS, STATIC
+from gateway.handlers import CARD_FIELDS, MAX_MESSAGE_CHARS, SAFE_VALUES, STATIC
 from gateway.middlewares import CSP
 from gateway.offers import as_text
 from gateway.sessions import COOKIE, sign
@@ -305,8 +305,8 @@ class Call:
     encoding: str | None = None  # a Content-Encoding header (sent on its own connection)
 
 
-SHAPES = ["echo", "echo", "echo", "buttons", "cards", "custom_list", "image", "nothing",
-          "null_text", "many", "junk_items"]
+SHAPES = ["echo", "echo", "echo", "buttons", "cards", "reply", "custom_list", "image",
+          "nothing", "null_text", "many", "junk_items"]
 
 
 def _replies(shape: str, sender: str, text: str) -> list[Any]:
@@ -319,6 +319,11 @@ def _replies(shape: str, sender: str, text: str) -> list[Any]:
         "cards": [{**me, "custom": {"cards": [{"name": text, "phone": text,
                                                "url": "javascript:alert(1)"}]}},
                   {**me, "text": text}],
+        "reply": [{**me, "text": text}, {**me, "custom": {"reply": {
+            "text": text, "after": [text], "labels": [text],
+            "cards": [{"name": text, "tel": text, "map": "javascript:alert(1)", "detail": None,
+                       "n": True, "onclick": text}, text, None],
+            "sources": [{"title": text, "url": {"x": text}}, 7]}}}],
         "custom_list": [{**me, "custom": [text, {"text": text}]}, {**me, "text": text}],
         "image": [{**me, "image": "https://example.org/x.png"}, {**me, "text": text}],
         "nothing": [],
@@ -489,9 +494,21 @@ def _check_api(method: str, response: Response) -> dict[str, Any] | None:
     if response.status == 200:
         assert set(data) == {"messages"} and isinstance(data["messages"], list)
         for message in data["messages"]:
-            assert set(message) == {"text", "buttons", "cards"}
+            assert set(message) in ({"text", "buttons"}, {"text", "buttons", "cards", "after",
+                                                          "sources", "labels"})
+            assert isinstance(message["text"], str)
             assert all(isinstance(b["title"], str) and isinstance(b["payload"], str)
                        for b in message["buttons"])
+            for card in message.get("cards", []):  # only known fields, each a plain value
+                assert set(card) <= set(CARD_FIELDS), card
+                assert all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                           for v in card.values())
+                assert all(SAFE_VALUES[k].fullmatch(card[k]) for k in SAFE_VALUES if k in card)
+            for source in message.get("sources", []):
+                assert set(source) <= {"title", "short", "url"}
+                assert all(isinstance(v, str) for v in source.values())
+                assert source["url"].startswith("https://") and source["title"]
+            assert all(isinstance(v, str) for v in message.get("labels", {}).values())
     else:
         assert set(data) == {"error", "message"}
         assert isinstance(data["error"], str) and isinstance(data["message"], str)
@@ -511,7 +528,7 @@ def _check_chat(call: Call, response: Response, new: list[dict[str, Any]],
     assert text and text == text.strip() and len(text) <= MAX_MESSAGE_CHARS
     assert all(ch in "\n\t" or ch.isprintable() for ch in text), ascii(text)
     if call.shape == "echo":  # the text came back unchanged: escaped by JSON, nothing else
-        assert data == {"messages": [{"text": text, "buttons": [], "cards": []}]}
+        assert data == {"messages": [{"text": text, "buttons": []}]}
 
 
 def test_gateway_survives_generated_hostile_requests(gateway: GatewayUnderTest) -> None:
@@ -541,7 +558,7 @@ def test_gateway_survives_generated_hostile_requests(gateway: GatewayUnderTest) 
                                  "application/json", kind="message"))
     assert response.status == 200
     assert json.loads(response.body) == {"messages": [
-        {"text": "who pays for hospice?", "buttons": [], "cards": []}]}
+        {"text": "who pays for hospice?", "buttons": []}]}
     assert response.headers["Content-Type"].startswith("application/json")
     _check_headers(response)
     page = gateway.send(Call("GET", "/"))

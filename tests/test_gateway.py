@@ -30,6 +30,7 @@ from gateway.app import SERVER_OPTIONS, Config, Gateway
 from gateway.offers import Offers
 from gateway.ratelimit import RateLimiter, client_address, networks
 from gateway.sessions import COOKIE, sign, verify
+from knowledge import shapes
 from knowledge.emergency import emergency_line
 from knowledge.helplines import default_helplines
 from navigator import stack
@@ -224,6 +225,46 @@ def test_intent_payloads_pass_only_when_the_assistant_offered_them_here() -> Non
     _with_fake_rasa(body, replies=[{"text": "answer", "buttons": buttons}])
 
 
+def test_a_reply_with_parts_reaches_the_widget_as_one_message_field_by_field() -> None:
+    """Rasa's REST channel sends a reply's text and buttons, then its parts as a custom
+    message: the widget gets one message whose parts replace the plain text; unknown fields
+    and wrong types never pass; the welcome's payloads and a card's payload are accepted."""
+    detail = '/provider_detail{"ordinal":"1"}'
+    card = {"n": 1, "name": "Horizon Hospice", "tel": "tel:+13127332233", "phone": "(312) 733-2233",
+            "map": "https://www.google.com/maps/search/?api=1&query=x", "detail": detail,
+            "onclick": "alert(1)", "distance": "about 2 miles", "kind": None,
+            "address": "833 W Chicago Ave, Chicago, IL 60622", "miles": ["not", "a", "number"]}
+    reply = {"text": "Hospices near 60614, nearest first:", "cards": [card], "after": "From CMS.",
+             "sources": [{"title": "CMS: Hospice", "short": "CMS", "url": "https://cms.gov/",
+                          "script": "x"}], "labels": {"call": "Call", "bad": 3}}
+    plain = shapes.plain_text(reply)
+    # with buttons Rasa's REST channel sends the plain text whole; without, one message per
+    # paragraph: either way the parts replace it
+    replies = [{"text": plain, "buttons": [{"title": "Show more", "payload": "/provider_more"}]},
+               {"custom": {"reply": reply}}, {"text": "A second message"},
+               *({"text": p} for p in plain.split("\n\n")), {"custom": {"reply": reply}}]
+
+    async def body(client: TestClient, seen: list) -> None:
+        welcome = handlers.WELCOME.buttons[0].payload
+        r = await client.post("/api/chat", json={"message": welcome})
+        assert seen[-1]["message"] == welcome  # offered by the welcome, before any turn
+        messages = (await r.json())["messages"]
+        assert len(messages) == 3 and messages[1] == {"text": "A second message", "buttons": []}
+        assert {**messages[2], "buttons": messages[0]["buttons"]} == messages[0]
+        first = messages[0]
+        assert first["text"] == reply["text"] and first["after"] == "From CMS."
+        assert first["buttons"] == [{"title": "Show more", "payload": "/provider_more"}]
+        assert first["cards"] == [{k: card[k] for k in ("n", "name", "tel", "phone", "map",
+                                                        "detail", "distance", "address")}]
+        assert first["sources"] == [{"title": "CMS: Hospice", "short": "CMS",
+                                     "url": "https://cms.gov/"}]
+        assert first["labels"] == {"call": "Call"}
+        await client.post("/api/chat", json={"message": detail})
+        assert seen[-1]["message"] == detail  # a card's "More about this one" was offered
+
+    _with_fake_rasa(body, replies=replies)
+
+
 def test_offered_payloads_are_bounded() -> None:
     offers = Offers(per_conversation=3, conversations=2)
 
@@ -411,6 +452,9 @@ def test_real_assistant_through_the_gateway(servers: stack.Stack,
             messages = (await r.json())["messages"]
             answer = kb.get("who_pays_palliative").text("answer", "en", "US")
             assert messages[0]["text"].startswith(answer[:80])
+            assert messages[0]["sources"] and all(
+                s["url"].startswith("https://") and s["short"] for s in messages[0]["sources"])
+            assert "Source:" not in messages[0]["text"]  # the widget draws the sources
             more = await client.post(base + "/api/chat", json={"message": "tell me more"})
             longer = kb.get("who_pays_palliative").text("more", "en", "US") or answer
             assert (await more.json())["messages"][0]["text"].startswith(longer[:60])
@@ -539,7 +583,7 @@ def test_servers_die_mid_conversation_and_it_carries_on(trained_model: Path,
     with stack.running(trained_model, rasa_port=free_port(), actions_port=free_port(),
                        web_port=free_port(), var_dir=tmp_path, log_dir=tmp_path,
                        tracker_db=tmp_path / "tracker.db") as running:
-        assert "Source:" in chat(running.web_url, "what is hospice?")[0]["text"]
+        assert chat(running.web_url, "what is hospice?")[0]["sources"]  # an answer came
         stack.stop_process(running.processes["action"])
         down = chat(running.web_url, "who pays for hospice?")
         assert "couldn't answer" in down[0]["text"] and "911" in down[0]["text"]
@@ -551,8 +595,10 @@ def test_servers_die_mid_conversation_and_it_carries_on(trained_model: Path,
         assert "Where should I look?" in chat(running.web_url, "find hospice care near me")[0][
             "text"]
         running.restart("Rasa")  # a new Rasa process: the form's state is in the tracker
-        results = "\n".join(m["text"] for m in chat(running.web_url, "60614"))
-        assert "\n1. " in results and "tel:+1" in results
+        results = chat(running.web_url, "60614")
+        assert results[0]["text"].startswith("Hospices near 60614")
+        assert [c["n"] for c in results[0]["cards"]] == [1, 2, 3]
+        assert all(c["tel"].startswith("tel:+1") for c in results[0]["cards"])
 
 
 def test_turns_go_round_robin_and_skip_an_instance_that_is_down() -> None:
@@ -603,7 +649,11 @@ def test_the_widget_config_and_the_demo_page_carry_the_numbers_from_helplines_ym
     async def body(client: TestClient, seen: list) -> None:
         r = await client.get("/api/config")
         assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
-        assert await r.json() == {"emergency": emergency_line()}
+        config = await r.json()
+        assert config["emergency"] == emergency_line()
+        welcome = shapes.welcome()
+        assert config["welcome"] == {"text": welcome.text, "buttons": [
+            {"title": b.title, "payload": b.payload} for b in welcome.buttons]}
         page = await client.get("/")
         assert page.status == 200 and page.content_type == "text/html"
         text = await page.text()

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import knowledge
+from knowledge import shapes
 from navigator import training
 
 # Topics the knowledge base must cover (issue: "The spine", coverage list).
@@ -157,10 +158,13 @@ def test_render_gives_region_specific_answer_with_source_and_buttons(
     entry = kb.get("who_pays_palliative")
     us = knowledge.render(kb, entry, "en", "US")
     uk = knowledge.render(kb, entry, "en", "UK")
-    assert "Medicare" in us.text and "NHS" not in us.text.split("Source:")[0]
-    assert "NHS" in uk.text and "Medicare" not in uk.text.split("Source:")[0]
+    assert "Medicare" in us.text and "NHS" not in us.text
+    assert "NHS" in uk.text and "Medicare" not in uk.text
     for reply in (us, uk):
-        assert "\n\nSource: " in reply.text
+        assert reply.sources and all(s.url.startswith("https://") for s in reply.sources)
+        plain = shapes.plain_text(reply.payload())
+        assert plain.startswith(reply.text + "\n\nSource: ")
+        assert all(f"{s.title} {s.url}" in plain for s in reply.sources)
         related_titles = {kb.entries[r].label("en") for r in entry.related}
         assert related_titles <= {b.title for b in reply.buttons}
 

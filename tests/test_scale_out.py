@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,17 +28,10 @@ from test_directory_conversation import User, _nearest_hospices
 from knowledge.directory import nice_case
 from navigator import redisserver, stack
 
+if TYPE_CHECKING:
+    from conftest import TrackerStores
+
 pytestmark = [pytest.mark.slow, pytest.mark.servers]
-
-
-def _database(server_url: str, name: str) -> str:
-    """A fresh database on the test PostgreSQL server; its URL."""
-    url = sqlalchemy.engine.make_url(server_url)
-    admin = sqlalchemy.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +45,16 @@ def redis_url():
 
 
 @pytest.fixture(scope="module")
-def tracker_url(postgres_url: str) -> str:
-    """The tracker database the two Rasa instances share."""
-    return _database(postgres_url, "scale_tracker")
+def tracker_url(tracker_stores: TrackerStores) -> str:
+    """The tracker database the two Rasa instances share (on PostgreSQL; Rasa fills it)."""
+    return tracker_stores("postgresql", name="scale_tracker").url
 
 
 @pytest.fixture(scope="module")
-def scaled(trained_model: Path, postgres_url: str, redis_url: str, tracker_url: str,
+def scaled(trained_model: Path, tracker_stores: TrackerStores, redis_url: str, tracker_url: str,
            tmp_path_factory: pytest.TempPathFactory):
     """Action server, two Rasa instances and the gateway; tracker, lock and directory shared."""
-    directory_url = _database(postgres_url, "scale_directory")
+    directory_url = tracker_stores.postgres_database("scale_directory")
     var = tmp_path_factory.mktemp("scaled")
     with stack.running(trained_model, rasa_port=stack.free_port(),
                        more_rasa_ports=(stack.free_port(),),
@@ -227,7 +221,10 @@ def test_the_gateway_spreads_turns_and_survives_an_instance_going_down(scaled):
                                        json={"message": text}) as resp:
                     assert resp.status == 200
                     body = await resp.json()
-                replies.append(" ".join(m["text"] for m in body["messages"]))
+                # each message's text, and its result cards as "1. Name, " (what is shown)
+                replies.append(" ".join(
+                    " ".join([m["text"], *(f"{c['n']}. {c['name']}, " for c in
+                                           m.get("cards", []))]) for m in body["messages"]))
             return replies
 
     nearest = _nearest_hospices("60614")

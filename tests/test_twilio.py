@@ -17,7 +17,6 @@ import secrets
 import socket
 import sqlite3
 import stat
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +30,7 @@ import pytest
 import sqlalchemy
 import yaml
 from aiohttp import web
+from localserver import LocalServer
 from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
@@ -56,7 +56,7 @@ from bot.channels.twilio import (
     split_message,
     text_size,
 )
-from knowledge import pseudonyms
+from knowledge import guides, pseudonyms, shapes
 from knowledge.emergency import emergency_line
 from navigator import stack
 from navigator.stack import free_port
@@ -75,53 +75,22 @@ FORM = "application/x-www-form-urlencoded"
 USED: list[str] = []  # every phone number and message text sent: must never reach the logs
 
 
-class FakeTwilio:
-    """Twilio's Messages API on 127.0.0.1, in a background thread, recording each message."""
+class FakeTwilio(LocalServer):
+    """Twilio's Messages API on 127.0.0.1, recording each message it accepts."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:
+        super().__init__([web.post("/2010-04-01/Accounts/{sid}/Messages.json", self._create),
+                          web.route("*", "/{tail:.*}", self._elsewhere)])
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[dict[str, str]] = []
         self.refused: list[str] = []  # why requests were turned away (auth, path)
         self.fail_for: set[str] = set()  # recipients Twilio "cannot" deliver to
-        self._changed = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._started = threading.Event()
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeTwilio:
-        self._thread.start()
-        if not self._started.wait(30):
-            raise RuntimeError("the fake Twilio API did not start")
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
-        app.router.add_route("*", "/{tail:.*}", self._elsewhere)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        self.port = free_port()
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-        self._loop.close()
 
     def _refuse(self, reason: str, status: int, code: int) -> web.Response:
-        with self._changed:
+        with self.changed:
             self.refused.append(reason)
-            self._changed.notify_all()
+            self.changed.notify_all()
         return web.json_response({"code": code, "message": reason, "status": status},
                                  status=status)
 
@@ -141,9 +110,9 @@ class FakeTwilio:
             return web.json_response(
                 {"code": 21211, "message": f"The 'To' number {message['To']} is not valid",
                  "status": 400}, status=400)
-        with self._changed:
+        with self.changed:
             self.messages.append(message)
-            self._changed.notify_all()
+            self.changed.notify_all()
         return web.json_response({
             "sid": "SM" + uuid.uuid4().hex, "account_sid": self.account_sid,
             "from": message["From"], "to": message["To"], "body": message["Body"],
@@ -151,14 +120,13 @@ class FakeTwilio:
         }, status=201)
 
     def to(self, number: str) -> list[dict[str, str]]:
-        with self._changed:
+        with self.changed:
             return [m for m in self.messages if m["To"] == number]
 
     def wait_for(self, number: str, count: int, timeout: float = 60) -> list[dict[str, str]]:
         """The messages to ``number`` once there are at least ``count`` (polls, never sleeps)."""
-        with self._changed:
-            arrived = self._changed.wait_for(
-                lambda: sum(m["To"] == number for m in self.messages) >= count, timeout)
+        arrived = self.wait_until(
+            lambda: sum(m["To"] == number for m in self.messages) >= count, timeout)
         sent = self.to(number)
         assert arrived, f"expected {count} messages, got {len(sent)}: {sent}"
         return sent
@@ -495,23 +463,92 @@ def test_help_says_what_this_is_and_how_to_stop(phone: Callable[..., Phone]) -> 
         assert "Reply STOP to stop" in reply[0] and "Palliative Care Navigator" in reply[0]
 
 
+def _rest_reply(servers: stack.Stack, question: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the REST channel's text message, the reply's parts) for a question."""
+    messages = _say_rest(servers, question)
+    parts = next(m["custom"]["reply"] for m in messages if "reply" in (m.get("custom") or {}))
+    return messages[0], parts
+
+
 def test_a_long_answer_comes_in_parts_with_links_whole(
     servers: stack.Stack, phone: Callable[..., Phone]
 ) -> None:
-    question = "find hospice care near 60614"
-    full = _say_rest(servers, question)[0]
-    assert text_size(full["text"]) > 2 * MAX_LENGTH
+    question = "what does DNR mean?"
+    full, reply = _rest_reply(servers, question)
+    sms = shapes.sms_text(reply)
+    assert text_size(sms) > 2 * MAX_LENGTH
     parts = phone().say(question)
     assert len(parts) >= 3 and all(text_size(p) <= MAX_LENGTH for p in parts)
-    links = re.findall(r"(?:https://|tel:)\S+", full["text"])
-    assert len(links) >= 6
-    for link in links:
-        assert any(link in re.findall(r"(?:https://|tel:)\S+", p) for p in parts), link
-    # Nothing lost or reordered: the parts are the REST reply plus the numbered options.
+    links = re.findall(r"https://\S+", sms)
+    assert len(links) >= 2
+    for link in links:  # each source: a short title, its URL whole on its own line
+        assert any(link in re.findall(r"https://\S+", p) for p in parts), link
+    # Nothing lost or reordered: the parts are the reply for SMS plus the numbered options.
     titles = [(i, b["title"]) for i, b in enumerate(full["buttons"], start=1)]
-    assert parse_options(parts[-1]) == titles
     options = "\n".join([OPTIONS_HEADER, *(f"{i}. {t}" for i, t in titles)])
-    assert _squash(" ".join(parts)) == _squash(f"{full['text']}\n\n{options}")
+    assert _squash(" ".join(parts)).startswith(_squash(f"{sms}\n\n{options}"))
+
+
+def test_search_results_are_short_numbered_lines_and_a_number_picks_one(
+    servers: stack.Stack, phone: Callable[..., Phone]
+) -> None:
+    question = "find hospice care near 60614"
+    full, reply = _rest_reply(servers, question)
+    person = phone()
+    sent = " ".join(person.say(question))
+    names = [c["name"] for c in reply["cards"]]
+    lines = re.findall(r"^(\d+)\. (.+), (<1|\d+) mi, (\(\d{3}\) \d{3}-\d{4})$", sent, re.M)
+    assert [(n, name) for n, name, _, _ in lines] == [("1", names[0]), ("2", names[1]),
+                                                      ("3", names[2])]
+    assert "google.com" not in sent and "tel:" not in sent  # nothing longer than it must be
+    assert text_size(sent) < text_size(full["text"]) / 2
+    assert "Medicare" in sent  # where the list comes from
+    # the follow-ups are numbered after the results
+    assert parse_options(sent) == [(i, b["title"]) for i, b in enumerate(full["buttons"],
+                                                                         start=4)]
+    detail = " ".join(person.say("2"))  # the second result, in full
+    assert detail.startswith(names[1]) and f"tel:{reply['cards'][1]['tel'][4:]}" in detail
+    whatsapp = " ".join(phone(whatsapp=True).say(question))
+    assert re.search(rf"^1\. \*{re.escape(names[0])}\*, ", whatsapp, re.M)
+
+
+def test_the_guided_check_by_sms_uses_numbered_options(phone: Callable[..., Phone]) -> None:
+    person = phone()
+    start = " ".join(person.say("is palliative care right for us?"))
+    assert parse_options(start) == [(1, "For me"), (2, "Someone I care for")]
+    questions = guides.check_questions("caregiver", "US")
+    first = " ".join(person.say("2"))  # someone I care for
+    assert questions[0].text in first
+    assert parse_options(first) == [(i, c.title) for i, c in enumerate(
+        questions[0].choices, start=1)] + [(len(questions[0].choices) + 1, "Stop")]
+    assert questions[1].text in " ".join(person.say("1"))
+
+
+def test_getting_ready_by_sms_scores_by_typing_and_sends_the_summary(
+        phone: Callable[..., Phone]) -> None:
+    person = phone()
+    person.say("help me get ready for the appointment")
+    kinds = " ".join(person.say("1"))  # for me
+    assert [t for _, t in parse_options(kinds)][:4] == [c.title for c in
+                                                        guides.appointment_kinds("US")]
+    pain = " ".join(person.say("1"))  # the first kind of visit
+    assert "from 0 to 10" in pain and OPTIONS_HEADER not in pain  # typed, not numbered
+    after = " ".join(person.say("8"))
+    assert guides.high_score_text("US")[:60] in after
+    person.say("done")  # no more scores
+    matters = " ".join(person.say("1"))  # skip-or-choose: the first thing that matters
+    assert OPTIONS_HEADER in matters
+    person.say("done")
+    person.say("done")  # no questions from the list
+    person.say("oxycodone, senna")
+    person.say("done")
+    parts = person.say("No one")
+    summary = "\n".join(parts)
+    assert parts[0].startswith("Appointment summary")
+    assert all(text_size(p) <= MAX_LENGTH for p in parts)
+    for expected in ("Pain: 8 of 10", "- oxycodone", "- senna", "No one", "Notes:"):
+        assert expected in summary, expected
+    assert "Print" not in summary  # nothing to print on a phone
 
 
 def test_whatsapp_replies_come_from_our_whatsapp_address(

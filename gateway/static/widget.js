@@ -29,6 +29,8 @@
   var OFFLINE = "Sorry, I can't reach the service right now. Please try again " +
     'in a moment. ';
   var TEL_RE = /^\+?[0-9]{2,15}$/;                   // what a served number may dial
+  var TEL_LINK_RE = /^tel:\+?[0-9]{2,15}$/;          // a card's Call link
+  var INTENT_RE = /^\/[a-z_]+(\{.*\})?$/;             // a card's "More about this one"
   var PRIVACY = "Don't share names, addresses or other personal details. " +
     (KEEP ? 'This chat is kept in this browser tab only and is deleted when you close the tab.'
           : 'This chat is not kept after you close the tab.');
@@ -42,8 +44,10 @@
     ]
   };
   var WHO_LABEL = { bot: 'Navigator', user: 'You', notice: 'Notice' };
+  var welcome = null;    // the served welcome (GET /api/config), else GREETING
 
-  var transcript = [];   // [{who, text, buttons}] - the only copy of the chat
+  var transcript = [];   // [{who, text, buttons, parts}] - the only copy of the chat
+  var uid = 0;           // for ids that tie a card's links to its name
   var busy = false;      // a request is in flight
   var generation = 0;    // bumped by "Start over" so late replies are dropped
   var lastWarn = '';     // last character-limit announcement
@@ -88,7 +92,39 @@
     var buttons = (Array.isArray(m.buttons) ? m.buttons : []).filter(function (b) {
       return b && typeof b.title === 'string' && typeof b.payload === 'string' && b.title;
     }).map(function (b) { return { title: b.title, payload: b.payload }; });
-    return text || buttons.length ? { who: who, text: text, buttons: buttons } : null;
+    var parts = who === 'bot' ? cleanParts(m.parts || m) : null;
+    return text || buttons.length || parts
+      ? { who: who, text: text, buttons: buttons, parts: parts } : null;
+  }
+
+  function str(v) { return typeof v === 'string' ? v : ''; }
+  function isWeb(url) { return /^https:\/\/[^\s<>"'`]+$/.test(url); }
+
+  // A reply's parts (cards, text after them, sources, their labels), field by field:
+  // only https links, only tel: links made of digits, only payloads shaped like an intent.
+  function cleanParts(m) {
+    var cards = (Array.isArray(m.cards) ? m.cards : []).filter(function (c) {
+      return c && typeof c === 'object' && str(c.name);
+    }).map(function (c) {
+      return { n: typeof c.n === 'number' ? c.n : null, name: str(c.name),
+        distance: str(c.distance), kind: str(c.kind), address: str(c.address),
+        phone: str(c.phone), tel: TEL_LINK_RE.test(str(c.tel)) ? c.tel : '',
+        map: isWeb(str(c.map)) ? c.map : '',
+        detail: INTENT_RE.test(str(c.detail)) ? c.detail : '' };
+    });
+    var sources = (Array.isArray(m.sources) ? m.sources : []).filter(function (s) {
+      return s && isWeb(str(s.url)) && str(s.title);
+    }).map(function (s) {
+      return { title: str(s.title), short: str(s.short) || str(s.title), url: s.url };
+    });
+    var labels = {};
+    var given = m.labels && typeof m.labels === 'object' ? m.labels : {};
+    Object.keys(given).forEach(function (k) { if (str(given[k])) labels[k] = given[k]; });
+    var after = str(m.after);
+    // A reply with parts (the server sends its labels): even one without cards or sources,
+    // such as an appointment summary, can be printed.
+    return cards.length || sources.length || after || Object.keys(labels).length
+      ? { cards: cards, after: after, sources: sources, labels: labels } : null;
   }
 
   /* ---------- text rendering: text nodes, <br> and safe links only ---------- */
@@ -143,6 +179,7 @@
     var msg = el('div', { 'class': 'pcn-msg pcn-' + entry.who });
     appendText(msg, entry.text, entry.who === 'bot');
     add(wrap, el('span', { 'class': 'pcn-who' }, WHO_LABEL[entry.who] + ':'), msg);
+    if (entry.parts) renderParts(wrap, entry.parts, active);
     ui.log.appendChild(wrap);
     if (entry.who === 'bot' && entry.buttons.length) {
       var group = el('div', { 'class': 'pcn-quick-group', role: 'group',
@@ -156,6 +193,85 @@
       ui.log.appendChild(group);
     }
     return wrap;
+  }
+
+  // Result cards (name, distance, address, a big Call link, a short Map link, "More about
+  // this one"), the text after them, the sources as titled links, and a Print button.
+  function renderParts(wrap, parts, active) {
+    var labels = parts.labels;
+    if (parts.cards.length) {
+      var list = el('ul', { 'class': 'pcn-cards' });
+      parts.cards.forEach(function (c) {
+        var id = 'pcn-card-' + (++uid);
+        var item = el('li', { 'class': 'pcn-card' });
+        var name = el('p', { 'class': 'pcn-card-name', id: id },
+          (c.n != null ? c.n + '. ' : '') + c.name);
+        add(item, name);
+        var meta = [c.distance, c.kind].filter(Boolean).join(' \u00b7 ');
+        if (meta) item.appendChild(el('p', { 'class': 'pcn-card-meta' }, meta));
+        if (c.address) item.appendChild(el('p', { 'class': 'pcn-card-address' }, c.address));
+        var actions = el('div', { 'class': 'pcn-card-actions' });
+        if (c.tel) {
+          actions.appendChild(el('a', { href: c.tel, 'class': 'pcn-call',
+            'aria-describedby': id }, (labels.call || 'Call') + ' ' + c.phone));
+        }
+        if (c.map) {
+          actions.appendChild(el('a', { href: c.map, 'class': 'pcn-map', target: '_blank',
+            rel: 'noopener noreferrer', 'aria-describedby': id + ' pcn-newtab' },
+            labels.map || 'Map'));
+        }
+        if (c.detail && labels.more) {
+          var more = el('button', { type: 'button', 'class': 'pcn-quick pcn-more',
+            'aria-describedby': id }, labels.more);
+          more.disabled = !active;
+          more.addEventListener('click', function () {
+            send(c.detail, labels.more + ': ' + c.name);
+          });
+          actions.appendChild(more);
+        }
+        list.appendChild(add(item, actions));
+      });
+      wrap.appendChild(list);
+    }
+    if (parts.after) {
+      var after = el('div', { 'class': 'pcn-after' });
+      appendText(after, parts.after, true);
+      wrap.appendChild(after);
+    }
+    if (parts.sources.length) {
+      var line = el('p', { 'class': 'pcn-sources' },
+        (parts.sources.length > 1 ? labels.sources || 'Sources:' : labels.source || 'Source:') + ' ');
+      var shorts = parts.sources.map(function (s) { return s.short; });
+      parts.sources.forEach(function (s, i) {
+        // Two pages from one publisher: their full titles tell them apart.
+        var repeated = shorts.indexOf(s.short) !== shorts.lastIndexOf(s.short);
+        if (i) line.appendChild(document.createTextNode('; '));
+        line.appendChild(el('a', { href: s.url, 'class': 'pcn-link', target: '_blank',
+          rel: 'noopener noreferrer', 'aria-describedby': 'pcn-newtab', title: s.title },
+          repeated ? s.title : s.short));
+      });
+      wrap.appendChild(line);
+    }
+    if (labels.print) {
+      var print = el('button', { type: 'button', 'class': 'pcn-print',
+        'aria-label': labels.print_name || labels.print }, labels.print);
+      print.addEventListener('click', function () { printEntry(wrap); });
+      wrap.appendChild(print);
+    }
+  }
+
+  // Print one answer or result list on a clean page (widget.css, @media print).
+  function printEntry(wrap) {
+    clearPrint();
+    wrap.classList.add('pcn-print-target');
+    document.documentElement.classList.add('pcn-printing');
+    window.print();
+  }
+
+  function clearPrint() {
+    document.documentElement.classList.remove('pcn-printing');
+    Array.prototype.forEach.call(ui.log.querySelectorAll('.pcn-print-target'),
+      function (n) { n.classList.remove('pcn-print-target'); });
   }
 
   function push(entries) {
@@ -185,7 +301,7 @@
     ui.log.scrollTop = ui.log.scrollHeight;
   }
 
-  function notice(text) { push([{ who: 'notice', text: text, buttons: [] }]); }
+  function notice(text) { push([{ who: 'notice', text: text, buttons: [], parts: null }]); }
 
   // The visible indicator is shown/hidden; a separate always-present status
   // region carries the announcement (live regions that appear are not reliable).
@@ -247,10 +363,30 @@
     emergency = text;
   }
 
+  // The served welcome and its topic buttons (knowledge/replies.yml).
+  function showWelcome(data) {
+    var served = data && typeof data === 'object' ? clean(data.welcome) : null;
+    if (!served || !served.text) return;
+    welcome = { who: 'bot', text: served.text, buttons: served.buttons };
+    // Still only the fallback greeting on screen: show the served one instead.
+    if (transcript.length === 1 && transcript[0].fallback) {
+      transcript = [];
+      redraw();
+      push([clean(welcome)]);
+    }
+  }
+
+  function greeting() {
+    if (welcome) return clean(welcome);
+    var g = clean(GREETING);
+    g.fallback = true;
+    return g;
+  }
+
   function loadConfig() {
     fetch(CONFIG_URL, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
       .then(function (res) { return res.ok ? res.json() : null; })
-      .then(showEmergency)
+      .then(function (data) { showEmergency(data); showWelcome(data); })
       .catch(function () { /* unreachable or not JSON: keep the line without numbers */ });
   }
 
@@ -259,7 +395,8 @@
     if (busy || !payload.trim()) return false;
     var gen = generation;
     var quick = disableQuick();
-    push([{ who: 'user', text: shown, buttons: [] }]);
+    clearPrint();
+    push([{ who: 'user', text: shown, buttons: [], parts: null }]);
     ui.log.scrollTop = ui.log.scrollHeight;
     setBusy(true);
     ui.input.focus();                 // quick-reply buttons just got disabled
@@ -268,7 +405,7 @@
       if (!r.ok || !Array.isArray(r.data.messages)) throw new ServerError(r.data);
       push(r.data.messages.map(function (m) {
         m = clean(m);
-        return m && { who: 'bot', text: m.text, buttons: m.buttons };
+        return m && { who: 'bot', text: m.text, buttons: m.buttons, parts: m.parts };
       }).filter(Boolean));
     }).catch(function (err) {
       if (gen !== generation) return;
@@ -288,7 +425,7 @@
       if (!r.ok) throw new ServerError(r.data);
       transcript = [];
       redraw();
-      push([clean(GREETING)]);
+      push([greeting()]);
     }).catch(function (err) {
       if (gen === generation) notice(errorText(err));
     }).then(function () {
@@ -308,11 +445,12 @@
     ui.log.scrollTop = ui.log.scrollHeight;
     if (!transcript.length) {
       // Short delay so screen readers treat the greeting as a live addition.
-      setTimeout(function () { if (!transcript.length) push([clean(GREETING)]); }, 150);
+      setTimeout(function () { if (!transcript.length) push([greeting()]); }, 150);
     }
   }
 
   function close() {
+    clearPrint();
     ui.panel.hidden = true;
     ui.root.classList.remove('pcn-open');
     ui.launcher.setAttribute('aria-expanded', 'false');

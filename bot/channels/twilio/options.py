@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from knowledge.shapes import card_options
+
 logger = logging.getLogger(__name__)
 
 OPTIONS_HEADER = "Reply with a number:"
@@ -77,8 +79,22 @@ async def offered_options(tracker_store: Any, sender: str) -> list[Option]:
             break
         if isinstance(event, BotUttered):
             turn.append(event)
-    return options_from_buttons(b for event in reversed(turn)
-                                for b in (event.data or {}).get("buttons") or [])
+    return [option for event in reversed(turn) for option in message_options(event.data or {})]
+
+
+def reply_of(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A message's channel-neutral reply parts (the custom payload's ``reply``), if any."""
+    custom = message.get("custom")
+    reply = custom.get("reply") if isinstance(custom, Mapping) else None
+    return reply if isinstance(reply, dict) else None
+
+
+def message_options(message: Mapping[str, Any]) -> list[Option]:
+    """The options one message offers, in the order they are numbered: its result cards
+    (a reply of "1" asks for the first in full), then its buttons."""
+    reply = reply_of(message)
+    cards = [Option(b.title, b.payload) for b in card_options(reply)] if reply else []
+    return [*cards, *options_from_buttons(message.get("buttons") or [])]
 
 
 def parse_options(body: str) -> list[tuple[int, str]]:

@@ -14,8 +14,15 @@ import aiohttp
 from rasa.core.channels.channel import OutputChannel
 
 from bot.channels.twilio.config import TWILIO_MAX_LENGTH, TwilioConfig, number_ref
-from bot.channels.twilio.options import Option, format_options, options_from_buttons
+from bot.channels.twilio.options import (
+    Option,
+    format_options,
+    message_options,
+    options_from_buttons,
+    reply_of,
+)
 from bot.channels.twilio.optouts import OptOutStore, SqlOptOutStore
+from knowledge.shapes import sms_text
 
 if TYPE_CHECKING:
     from bot.channels.twilio.webhook import TwilioChannel
@@ -198,6 +205,22 @@ class TwilioOutput(OutputChannel):
     @classmethod
     def name(cls) -> str:
         return "twilio"
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """A reply with parts (result cards, sources) is shaped for a phone: one numbered line
+        per result (its number is an option), each source a short title and URL; bold names on
+        WhatsApp. Anything else goes as Rasa sends it."""
+        reply = reply_of(message)
+        if reply is None:
+            await super().send_response(recipient_id, message)
+            return
+        first = len(self.options) + 1
+        options = message_options(message)
+        self.options.extend(options)
+        text = sms_text(reply, whatsapp=recipient_id.startswith("whatsapp:"), first=first)
+        cards = len(options) - len(options_from_buttons(message.get("buttons") or []))
+        await self.send_text_message(
+            recipient_id, format_options(text, options[cards:], first + cards))
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         for part in split_message(text, self.channel.config.max_length):
