@@ -167,7 +167,7 @@ def read_answer(value: str, state: dict[str, Any], language: str,
         return next(c for c in CONTROLS if typed in (c, guides.control(c, language).lower()))
     if typed in ("next", "none", "no", "pass", "skip it", "skip this", "not sure"):
         return "skip"
-    if typed in ("stop", "quit", "cancel", "end", "exit"):
+    if typed in ("stop", "stop here", "quit", "cancel", "end", "exit", "finish"):
         return "stop"
     if typed in _words_map(choices):
         return _words_map(choices)[typed]

@@ -62,7 +62,7 @@ def test_the_check_for_a_patient_in_the_us_gives_reasons_and_how_to_ask(
     assert "6 short questions" in text and "For me" in _buttons(first)  # who is it for?
     reply = user.say(_value("patient"))
     assert questions[0].text in _text(reply)
-    assert _buttons(reply)[-2:] == ["Skip", "Stop"]  # skip and stop always there
+    assert _buttons(reply)[-2:] == ["Skip", "Stop here"]  # always there
     answers = {}
     for question in questions:  # the first option of each: the "yes"-like ones
         answers[question.id] = question.choices[0].id
@@ -104,7 +104,7 @@ def test_stop_early_and_a_question_in_the_middle(servers: stack.Stack,
     assert question.text in _text(middle)  # ... then the same step again
     second = guides.check_questions("patient", "US")[1]
     assert second.text in _text(user.say(_value(question.choices[0].id)))  # and it goes on
-    stopped = user.say("stop")
+    stopped = user.say("stop here")
     assert "stopped" in _text(stopped)
     assert "no question waiting" in _text(user.say("skip"))
 

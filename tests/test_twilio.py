@@ -520,7 +520,7 @@ def test_the_guided_check_by_sms_uses_numbered_options(phone: Callable[..., Phon
     first = " ".join(person.say("2"))  # someone I care for
     assert questions[0].text in first
     assert parse_options(first) == [(i, c.title) for i, c in enumerate(
-        questions[0].choices, start=1)] + [(len(questions[0].choices) + 1, "Stop")]
+        questions[0].choices, start=1)] + [(len(questions[0].choices) + 1, "Stop here")]
     assert questions[1].text in " ".join(person.say("1"))
 
 
@@ -533,6 +533,8 @@ def test_getting_ready_by_sms_scores_by_typing_and_sends_the_summary(
                                                         guides.appointment_kinds("US")]
     pain = " ".join(person.say("1"))  # the first kind of visit
     assert "from 0 to 10" in pain and OPTIONS_HEADER not in pain  # typed, not numbered
+    # a message of just STOP or END would unsubscribe the number: never invite one
+    assert "STOP HERE" in pain and not re.search(r"\b(STOP|END|CANCEL|QUIT)\b(?! HERE)", pain)
     after = " ".join(person.say("8"))
     assert guides.high_score_text("US")[:60] in after
     person.say("done")  # no more scores
