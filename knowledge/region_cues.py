@@ -2,9 +2,13 @@
 telling words ("GP", "A&E", "Medicare"), for the crisis reply's numbers.
 
 The words live in knowledge/region_cues.yml; places come from the directory's offline
-gazetteer (providers.geo). A place after "live in", "I'm in", "moved to" wins over other
-places; otherwise the cues must agree, and when they disagree the answer is None (the reply
-then gives both countries' numbers).
+gazetteer (providers.geo): any UK postcode district or town and any US state, ZIP or town of
+one country only (a town written in lower case counts when it is big and not an everyday
+word). Names with a well-known namesake in the other country ("Boston", "Birmingham",
+"Perth") or elsewhere ("Dublin") tell nothing alone: a state, county or nation after them
+does, or another cue. A place after "live in", "I'm in", "moved to" wins over other places;
+otherwise the cues must agree, and when they disagree the answer is None (the reply then
+gives both countries' numbers).
 """
 
 from __future__ import annotations
@@ -25,6 +29,21 @@ CUES_FILE = Path(__file__).parent / "region_cues.yml"
 BIG_TOWN = 20_000
 RATIO = 3
 SMALL_TOWN = 1_000  # after "in"/"near", a town of one country counts from this size
+# A lower-case name away from "in", "near", ... counts only if the town is big and the name is
+# rarer than this in pyspellchecker's English word counts ("gateshead" 50, "bath" 25,326).
+COMMON_WORD = 1_000
+RARE_WORD = 100  # a name rarer than this ("aberystwyth") counts from MID_TOWN people
+MID_TOWN = 5_000
+# An outward code alone ("we're in SW19"): after "postcode", or after "in", "near", ... when
+# its area has two letters (one-letter ones read like a vitamin or a vertebra: "low in B12",
+# "mets in L4"); a full postcode counts anywhere.
+OUTCODE_AFTER = re.compile(
+    r"\b(?:post ?code\s+([A-Za-z]{1,2}[0-9][A-Za-z0-9]?)|(?:in|near|at|around)\s+"
+    r"([A-Za-z]{2}[0-9][A-Za-z0-9]?))\b(?!\s*[0-9][A-Za-z]{2})", re.IGNORECASE)
+# "Cook County", "Orange County": US usage (UK counties read "County Durham"); not "Kent
+# County Council".
+US_COUNTY = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)? County\b(?! Council)")
+ABBREVIATIONS = {"st": "saint", "ste": "saint", "ft": "fort", "mt": "mount"}
 AMBIGUOUS_STATES = {"georgia", "washington", "jersey"}  # also a country / a UK town
 WORD = re.compile(r"[A-Za-z][A-Za-z'.&-]*")
 # Two-letter state codes that are also everyday words in capitals are left out.
@@ -63,7 +82,17 @@ def _spec() -> dict:
         "exact_region": exact,
         "here_now": {w.lower() for w in data["here_now"]},
         "not_places": {w.lower() for w in data["not_places"]},
+        "no_region": {w.lower() for w in [*data["ambiguous"], *data["elsewhere"]]},
+        "person_before": {w.lower() for w in data["person_before"]},
     }
+
+
+@lru_cache(maxsize=1)
+def _word_counts() -> dict[str, int]:
+    """How common each English word is (pyspellchecker's list, shipped in the package)."""
+    from spellchecker import SpellChecker
+
+    return dict(SpellChecker(language="en", distance=1).word_frequency.items())
 
 
 def _here_now(text: str, start: int) -> bool:
@@ -78,9 +107,10 @@ def _here_now(text: str, start: int) -> bool:
 
 
 def _town_cues(text: str) -> list[Cue]:
-    """Capitalised town names (1-3 words) that are big in one country only, or followed by a
-    US state ("Tulsa, OK")."""
+    """Town names (1-3 words) of one country, or followed by a US state ("Tulsa, OK"):
+    capitalised, or in lower case after "in", "near", ... or when big and not a common word."""
     gaz = gazetteer()
+    spec = _spec()
     cues: list[Cue] = []
     tokens = list(WORD.finditer(text))
     taken: set[int] = set()
@@ -89,32 +119,44 @@ def _town_cues(text: str) -> list[Cue]:
             if taken & set(range(i, i + n)):
                 continue
             span = tokens[i:i + n]
-            after_cue = re.search(r"\b(in|near|at|outside|around|from)\s+$",
-                                  text[:span[0].start()].lower())
-            if not after_cue and not all(t.group(0)[0].isupper() for t in span):
-                continue  # a lower-case town name counts only after "in", "near", ...
-            name = " ".join(t.group(0).rstrip(".'").lower() for t in span)
+            before = text[:span[0].start()].lower()
+            after_cue = re.search(r"\b(in|near|at|outside|around|from)\s+$", before)
+            capitalised = all(t.group(0)[0].isupper() for t in span)
+            previous = re.findall(r"[a-z]+", before[-20:])
+            if previous and previous[-1] in spec["person_before"] and not after_cue:
+                continue  # "my son Tyler": a person
+            words = [t.group(0).rstrip(".'").lower() for t in span]
+            name = " ".join(words)
             us, uk = gaz.us_towns.get(name, []), gaz.uk_towns.get(name, [])
+            if not us and not uk:  # "St. Louis" is "saint louis" in the US list
+                name = " ".join(ABBREVIATIONS.get(w, w) if k < len(words) - 1 else w
+                                for k, w in enumerate(words))
+                us, uk = gaz.us_towns.get(name, []), gaz.uk_towns.get(name, [])
             if not us and not uk:
                 continue
+            count = max(_word_counts().get(w, 0) for w in words)
+            biggest = max(t.population for t in us + uk)
+            if not (after_cue or capitalised or (count < COMMON_WORD and biggest >= BIG_TOWN)
+                    or (count < RARE_WORD and biggest >= MID_TOWN)):
+                continue  # a lower-case everyday word ("bath") is not a place
             after = text[span[-1].end():span[-1].end() + 4]
             state = re.match(r",?\s*([A-Z]{2})\b", after)
+            big_us = max((t.population for t in us), default=0)
+            big_uk = max((t.population for t in uk), default=0)
             region = None
             if state and state.group(1) in US_STATES and any(
                     t.state == state.group(1) for t in us):
                 region = "US"
-            elif name in _spec()["not_places"]:
+            elif name in spec["not_places"] or name in spec["no_region"]:
                 region = None
-            elif not (us and uk) and after_cue and max(
-                    t.population for t in us + uk) >= SMALL_TOWN:
+            elif not (us and uk) and after_cue and max(big_us, big_uk) >= SMALL_TOWN:
                 region = "US" if us else "UK"  # "in Carmarthen": a town of one country only
-            else:
-                big_us = max((t.population for t in us), default=0)
-                big_uk = max((t.population for t in uk), default=0)
-                if big_uk >= BIG_TOWN and big_uk >= RATIO * big_us:
-                    region = "UK"
-                elif big_us >= BIG_TOWN and big_us >= RATIO * big_uk:
-                    region = "US"
+            elif big_uk >= BIG_TOWN and big_uk >= RATIO * big_us:
+                region = "UK"
+            elif big_us >= BIG_TOWN and big_us >= RATIO * big_uk:
+                region = "US"
+            elif not (us and uk) and count < RARE_WORD and biggest >= MID_TOWN:
+                region = "US" if us else "UK"  # "... aberystwyth": rare, one country only
             if region:
                 start = span[0].start()
                 cues.append(Cue(region, start, name, _here_now(text, start)))
@@ -147,6 +189,13 @@ def cues(text: str) -> list[Cue]:
     for m in UK_POSTCODE.finditer(text.upper()):
         if gaz.outcode(m.group(1)):
             found.append(Cue("UK", m.start(), m.group(0), _here_now(text, m.start())))
+    for m in OUTCODE_AFTER.finditer(text):
+        group = 1 if m.group(1) else 2
+        if gaz.outcode(m.group(group).upper()):
+            found.append(Cue("UK", m.start(group), m.group(group),
+                             _here_now(text, m.start(group))))
+    for m in US_COUNTY.finditer(text):
+        found.append(Cue("US", m.start(), m.group(0), _here_now(text, m.start())))
     others = sorted(found, key=lambda c: c.start)
     # A town right before an area, state or nation is qualified by it ("Lincoln,
     # Lincolnshire", "Perth, Scotland"): the qualifier decides.

@@ -31,3 +31,43 @@ def test_places_and_telling_words_give_the_country(text: str, region: str) -> No
 ])
 def test_no_country_when_nothing_or_conflicting_cues_tell(text: str) -> None:
     assert region_of_message(text) is None
+
+
+@pytest.mark.parametrize(("text", "region"), [
+    ("can't cope, standing on the bridge right now. gateshead", "UK"),  # lower case, no "in"
+    ("he's not breathing. aberystwyth", "UK"),                 # a rare name, a smaller town
+    ("help my dad collapsed, we're in sw19", "UK"),              # a postcode district alone
+    ("postcode m145tq mum not responding", "UK"),
+    ("my zip is 30303-1234 and he's unresponsive", "US"),
+    ("Boston, MA. I want to die", "US"),                       # the state decides
+    ("Boston, Lincolnshire and I want to die", "UK"),           # the county decides
+    ("Birmingham AL, my son hits me", "US"),
+    ("I live in Birmingham and my son hits me, the GP knows", "UK"),  # a second cue decides
+    ("Perth, Scotland, and I can't go on", "UK"),
+    ("We're in St. Louis and she's not breathing", "US"),
+    ("Looking for a widows' group near Bury St Edmunds", "UK"),
+    ("I'm in Tyler and my son keeps stealing my pills", "US"),  # "in": a place
+    ("NYC here, my mom just took all her pills", "US"), ("we live in philly", "US"),
+    ("calling from LA, my husband is having a seizure", "US"),
+    ("Cook County, my uncle keeps taking her oxycodone", "US"),
+    ("Kent County Council won't help", "UK"),
+    ("we're in Hackney and he's not breathing", "UK"), ("i'm scottish and i want to die", "UK"),
+    ("What is DNACPR?", "UK"), ("how much acetaminophen is too much", "US"),
+])
+def test_any_town_postcode_state_or_zip_tells_the_country(text: str, region: str) -> None:
+    assert region_of_message(text) == region
+
+
+@pytest.mark.parametrize("text", [
+    "Boston. I want to die",            # Boston, MA or Boston, Lincolnshire
+    "I live in Birmingham and my son hits me",
+    "Perth, and I can't go on",         # Scotland or Western Australia
+    "i'm in Cambridge and he's not breathing",
+    "in dublin and want to end my life",  # Ireland, not Dublin, Ohio
+    "my son Tyler keeps stealing my pills",  # a person, not Tyler, Texas
+    "mum's in the bath and won't wake up",   # an everyday word, not Bath
+    "vitamin b12 is low, she's collapsed",   # not the B12 postcode district
+    "she has mets in L4 and can't walk",      # a vertebra, not Liverpool L4
+])
+def test_ambiguous_names_alone_tell_no_country(text: str) -> None:
+    assert region_of_message(text) is None

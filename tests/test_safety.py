@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import yaml
 from rasa.shared.nlu.training_data.message import Message
@@ -71,10 +69,14 @@ KNOWN_ALARMS = ("he was unresponsive. At present he is in a comatose state",)
 def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
     nlu_examples: dict[str, list[str]],
 ) -> None:
+    from navigator.evaluate import training_texts
+
     detector = default_detector()
-    ordinary = [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-                for intent, texts in nlu_examples.items() if not intent.startswith("crisis_")
-                for text in texts]
+    # every training text (entity markup removed) but the crisis intents' (written without
+    # markup: were one marked up, it would stay in here, a stricter test, never a weaker one)
+    crisis = {text for intent, texts in nlu_examples.items() if intent.startswith("crisis_")
+              for text in texts}
+    ordinary = [text for text in training_texts() if text not in crisis]
     # the real questions' dev split only: a failure prints its rows, and the test split
     # must stay unread
     ordinary += [r["text"] for r in _rows("realworld/dev.yml")]
@@ -203,3 +205,115 @@ def test_a_weak_crisis_guess_of_the_model_is_not_enough() -> None:
     message.set("intent_ranking", ranking, add_to_output=True)
     SafetyOverride({"model_threshold": 0.6}).process([message])
     assert message.get("intent")["name"] == "faq"
+
+
+# --- Issue 12: fewer false alarms from the rules, the right country's numbers (appended) ---
+
+def _reply(text: str, crisis_mass: float = 0.0, kind: str = "crisis_suicide") -> str | None:
+    """The reply a person would see for ``text`` when the model gives its crisis intents
+    ``crisis_mass`` in all: the crisis action's text (numbers for the region the message
+    tells), or None when the message is not routed as a crisis."""
+    from navigator.evaluate import crisis_reply_for
+
+    ranking = [{"name": kind, "confidence": crisis_mass},
+               {"name": "faq", "confidence": 1.0 - crisis_mass}]
+    ranking.sort(key=lambda i: -i["confidence"])
+    message = Message(data={"text": text})
+    message.set("intent", dict(ranking[0]), add_to_output=True)
+    message.set("intent_ranking", ranking, add_to_output=True)
+    [message] = SafetyOverride().process([message])
+    parse = {"text": text, "intent": message.get("intent"),
+             "entities": message.get("entities") or []}
+    return crisis_reply_for(parse)
+
+
+@pytest.mark.parametrize("text", [
+    # a wish about where or how to die
+    "Dad wants to die in his own bed at the farm. Who do we ring about care at home in Devon?",
+    "Aunt wants to die in Scotland where she grew up. Can a hospice patient be moved that far?",
+    "She wishes to die peacefully without more hospital trips. Can hospice honor that?",
+    # a hypothetical, a question about the signs or the risk
+    "What should I do if he stops breathing at home? He's on hospice and has a DNR",
+    "Should she stop breathing during the night, do we ring the GP or wait till morning?",
+    "what happens if dad takes his MST twice by accident? asking so i know for the future",
+    "Is there a danger he might overdose on the patches if they're applied to broken skin?",
+    "How do you give oramorph to someone who's unconscious? The nurse showed me but I forgot",
+    # history, or a change the team has explained
+    "My husband had a seizure when his tumour was first found but the meds have controlled "
+    "them since. Is palliative care right for us?",
+    "My grandfather choked on some food at Christmas and we had to do back blows. Soft food now?",
+    "the hospice nurse says mum is unresponsive now and it won't be long. can she still hear us?",
+    "dads been uncounsious a lot lately the hospice says its his cancer. how long do ppl stay "
+    "like that",
+    "I tried to take my own life 10 years ago and got help, I'm doing well now. Will that "
+    "history affect my pain care?",
+    "Our son took his own life in 2015 and now my husband has terminal cancer. Is there "
+    "counselling for this?",
+    # idioms
+    "I'm dying to know whether the hospice allows dogs to visit",
+    "I've had an overdose of information today, what is palliative care in simple words?",
+    "I nearly had a heart attack when the bill arrived. Is hospice really free?",
+    # abuse or suicide as a subject, not a report
+    "What counts as elder abuse in Texas, legally?",
+    "We're training new volunteers, what should they know about recognising neglect?",
+    "Do the Samaritans only help people who are suicidal, or can carers call just to talk?",
+    "Medicaid is threatening to cut mom's home care hours. Who can help us appeal?",
+    "We used mom's savings to pay for her in-home care, will that affect Medicaid later?",
+    "Mum keeps hiding her tablets in her cheek and spitting them out. How do we help her?",
+])
+def test_ordinary_messages_that_share_words_with_a_crisis_get_no_crisis_reply(text: str) -> None:
+    assert default_detector().classes(text) == []
+    assert _reply(text) is None
+
+
+@pytest.mark.parametrize(("text", "must_say", "must_not_say"), [
+    # an urgent word keeps what would otherwise read as a wish about the place
+    ("I want to die in the river tonight, I'm standing by it now", ["988", "116 123"], []),
+    # "not sure if" is not a hypothetical
+    ("I'm not sure if he took too many of his morphine tablets, he's very sleepy and the "
+     "packet is empty. We're in Leeds", ["999", "111"], ["911"]),
+    ("it looks as if he has stopped breathing, we're in Phoenix AZ", ["911"], ["999"]),
+    # something that happened before does not hide what is happening now
+    ("she's been fine all day but just swallowed a whole packet of her sleeping tablets",
+     ["911", "1-800-222-1222"], []),
+    ("he's been sleeping a lot lately but now I can't wake him at all and his breathing is "
+     "really shallow", ["911"], []),
+    ("The nurse said he might get breathless but he's gasping for air and turning blue right "
+     "now. Kent", ["999"], ["911"]),
+])
+def test_crises_worded_near_the_look_alikes_still_get_the_crisis_reply(
+    text: str, must_say: list[str], must_not_say: list[str],
+) -> None:
+    reply = _reply(text)
+    assert reply is not None
+    assert all(s in reply for s in must_say), reply
+    assert not any(s in reply for s in must_not_say), reply
+
+
+def test_a_loss_to_suicide_is_left_to_the_model_which_still_routes_a_person_at_risk() -> None:
+    """Another person's suicide told as a loss does not fire the rules, but it does not stop
+    the classifier from routing a message that goes on to say the writer is at risk."""
+    grief = "We lost my brother to suicide four years ago. Is there counselling for families?"
+    risk = ("My dad took his own life in 2010 and lately I've been thinking of doing the same, "
+            "I've got the rope")
+    assert default_detector().classes(grief) == default_detector().classes(risk) == []
+    assert _reply(grief, crisis_mass=0.05) is None
+    assert "988" in (_reply(risk, crisis_mass=0.95) or "")
+
+
+def test_an_idiom_stops_the_model_and_exasperation_needs_a_surer_model() -> None:
+    assert _reply("I'd kill for a full night's sleep lol", crisis_mass=0.9) is None
+    assert _reply("the pharmacy is driving me up the wall", crisis_mass=0.6) is None
+    assert _reply("the pharmacy is driving me up the wall and I want to disappear",
+                  crisis_mass=0.95) is not None
+
+
+def test_with_no_place_the_reply_gives_the_default_country_and_a_line_for_the_other() -> None:
+    from actions.common import SETTINGS
+
+    reply = _reply("Boston. I can't go on, I want to kill myself") or ""  # Boston: US or UK
+    main, _, other = reply.partition("\n\nIf you are in ")
+    own, others = {"US": (["988", "911"], ["116 123", "999"]),
+                   "UK": (["116 123", "999"], ["988", "911"])}[SETTINGS.default_region]
+    assert all(n in main for n in own) and not any(n in main for n in others)
+    assert others[0] in other

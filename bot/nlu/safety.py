@@ -2,11 +2,16 @@
 
 A model's guess must never decide these. :class:`CrisisDetector` matches the rule patterns in
 ``knowledge/safety_patterns.yml`` with spaCy's ``Matcher`` (a blank English tokenizer, no
-pretrained model) over normalised text, and drops matches that are negated ("I'm not
-suicidal"), that sit inside an excluded phrase ("assisted suicide"), that only quote a term
-being asked about ("what does 'end of life' mean?"), or (for emergencies) that are clearly
-over ("he had a seizure last year"). :class:`SafetyOverride` is the Rasa component: placed
-last in the NLU pipeline, it replaces whatever intent was predicted by ``crisis_<class>``.
+pretrained model) over normalised text. It sets aside matches that are negated ("I'm not
+suicidal"), that sit inside an excluded phrase ("assisted suicide", "wants to die at home") or
+an idiom ("I'd kill for a coffee"), that only quote a term being asked about ("what does 'end
+of life' mean?"), or (for emergencies) that the message shows are over ("he had a seizure last
+year"): these clear the message. It leaves to the model the matches that are only mentioned
+("we lost him to suicide"), asked about in a hypothetical ("what should I do if he stops
+breathing?") or told as history in their clause or sentence ("I tried to take my life years
+ago"), unless the same sentence says it is happening now ("tonight", "right now").
+:class:`SafetyOverride` is the Rasa component: placed last in the NLU pipeline, it replaces
+whatever intent was predicted by ``crisis_<class>``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import spacy
 import yaml
@@ -33,6 +38,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from spacy.matcher import Matcher
+from spacy.tokens import Doc
 
 from knowledge.helplines import CRISIS_KIND_FOR_INTENT, CRISIS_ORDER, INTENT_FOR_KIND
 from knowledge.helplines import SAFETY_PATTERNS_FILE as PATTERNS_FILE
@@ -42,6 +48,8 @@ PRIORITY = CRISIS_ORDER
 INTENT_FOR = INTENT_FOR_KIND
 NEGATIONS = {"not", "no", "never", "nobody", "neither", "nor", "without"}
 NEGATION_WINDOW = 3
+SENTENCE_ENDS = {".", "?", "!", ";", "...", "\u2026"}
+CLAUSE_ENDS = SENTENCE_ENDS | {",", "but", "however", "though", "although", "--", "\u2014"}
 DEFINITION_CUES = re.compile(r"\b(mean|means|meaning|definition|define|stand for|called)\b")
 QUOTED = re.compile(r"\"[^\"]+\"|'[^']{3,}'")
 
@@ -130,12 +138,27 @@ def _token_specs(pattern: str, lists: dict[str, list[str]]) -> list[dict[str, An
 
 @dataclass(frozen=True)
 class Hit:
-    """One pattern match that counts."""
+    """One pattern match that counts (``rule``: ``<kind>-patterns-<i>`` in the YAML)."""
 
     kind: str
     text: str
     start: int
     end: int
+    rule: str = ""
+
+
+class Analysis(NamedTuple):
+    """What the rules made of a message."""
+
+    hits: list[Hit]  # the matches that count
+    cleared: int  # matches set aside as no crisis (negated, excluded, idiom, quoted, over)
+    strained: bool  # no match, but everyday exasperation ("at my wit's end")
+    deferred: int = 0  # matches left to the model (a mention, a hypothetical, history)
+
+
+# Roles of a class in safety_patterns.yml (see the file's header for what each does).
+ROLES = ("patterns", "exclude", "mention", "past", "present", "present_sentence", "urgent",
+         "past_clause", "past_sentence")
 
 
 class CrisisDetector:
@@ -150,14 +173,22 @@ class CrisisDetector:
         # required token): a matcher is run only when some pattern could match at all.
         self.needs: dict[tuple[str, str], list[list[frozenset[str]]]] = {}
         words: set[str] = set()
-        for kind, rules in spec["classes"].items():
+        hypothetical = spec.get("hypothetical") or {}
+        self.hypothetical_kinds = set(hypothetical.get("kinds") or [])
+        groups = {kind: {role: rules.get(role) for role in ROLES}
+                  for kind, rules in spec["classes"].items()}
+        groups["_idioms"] = {"patterns": spec.get("idioms")}
+        groups["_strain"] = {"patterns": spec.get("strain")}
+        groups["_hypothetical"] = {"patterns": hypothetical.get("cues"),
+                                   "exclude": hypothetical.get("not")}
+        for kind, roles in groups.items():
             self.matchers[kind] = {}
-            for role in ("patterns", "exclude", "past", "present"):
-                if not rules.get(role):
+            for role, patterns in roles.items():
+                if not patterns:
                     continue
                 matcher = Matcher(self.nlp.vocab)
                 needs = []
-                for i, pattern in enumerate(rules[role]):
+                for i, pattern in enumerate(patterns):
                     specs = _token_specs(pattern, lists)
                     matcher.add(f"{kind}-{role}-{i}", [specs])
                     needs.append([frozenset(t["LOWER"]["IN"]) for t in specs
@@ -176,42 +207,70 @@ class CrisisDetector:
         """Every match that counts, in the order of PRIORITY."""
         return self.analyse(text)[0]
 
-    def analyse(self, text: str) -> tuple[list[Hit], int]:
-        """(matches that count, number of matches set aside as negated/past/excluded/quoted)."""
+    def _spans(self, kind: str, role: str, doc: Doc, words: set[str]) -> list[tuple[int, int]]:
+        """Where a role's phrases occur (empty if the class has no such role)."""
+        matcher = self.matchers.get(kind, {}).get(role)
+        if matcher is None or not self._could_match(kind, role, words):
+            return []
+        return [(s, e) for _, s, e in matcher(doc)]
+
+    def analyse(self, text: str) -> Analysis:
+        """The matches that count; how many were set aside as clearly not a crisis (negated,
+        excluded, idiomatic, quoted, over; an idiom counts even when nothing matched) and how
+        many were left to the model (a mention, a hypothetical, history told in its clause)."""
         clean = self.speller(normalise(text))
         doc = self.nlp(clean)
         quoted = [(m.start(), m.end()) for m in QUOTED.finditer(clean)]
         asks_meaning = bool(DEFINITION_CUES.search(clean))
         found: list[Hit] = []
-        cleared = 0
+        cleared = deferred = 0
         words = {t.lower_ for t in doc}
+        sentence, clause = _segments(doc, SENTENCE_ENDS), _segments(doc, CLAUSE_ENDS)
+        idioms = self._spans("_idioms", "patterns", doc, words)
+        not_cues = self._spans("_hypothetical", "exclude", doc, words)
+        cues = [e for s, e in self._spans("_hypothetical", "patterns", doc, words)
+                if not any(ns < e and s < ne for ns, ne in not_cues)]
         for kind in PRIORITY:
             roles = self.matchers.get(kind)
             if not roles or not self._could_match(kind, "patterns", words):
                 continue
             matches = roles["patterns"](doc)
-            if ("past" in roles and self._could_match(kind, "past", words) and roles["past"](doc)
-                    and not ("present" in roles and self._could_match(kind, "present", words)
-                             and roles["present"](doc))):
-                cleared += len(matches)
-                continue
-            excluded = [(s, e) for _, s, e in roles["exclude"](doc)] if (
-                "exclude" in roles and self._could_match(kind, "exclude", words)) else []
-            for _, start, end in matches:
+            urgent = {sentence[s] for s, _ in self._spans(kind, "urgent", doc, words)}
+            anywhere = urgent | {sentence[s] for s, _ in self._spans(kind, "present", doc, words)}
+            now = anywhere | {sentence[s] for s, _ in
+                              self._spans(kind, "present_sentence", doc, words)}
+            over_now = not anywhere and bool(self._spans(kind, "past", doc, words))
+            excluded = self._spans(kind, "exclude", doc, words)
+            mentioned = self._spans(kind, "mention", doc, words)
+            over = {clause[s] for s, _ in self._spans(kind, "past_clause", doc, words)}
+            settled = {sentence[s] for s, _ in self._spans(kind, "past_sentence", doc, words)}
+            asked = cues if kind in self.hypothetical_kinds else []
+            for match_id, start, end in matches:
                 span = doc[start:end]
+                here = sentence[start]
                 if (
-                    any(s < end and start < e for s, e in excluded)
+                    (over_now and here not in now)
+                    or _overlaps(start, end, idioms)
                     or (doc[start].lower_ not in NEGATIONS and any(
                         t.lower_ in NEGATIONS for t in doc[max(0, start - NEGATION_WINDOW):start]
                     ))
                     or (asks_meaning and any(
                         qs <= span.start_char and span.end_char <= qe for qs, qe in quoted
                     ))
+                    or (here not in urgent and _overlaps(start, end, excluded))
                 ):
                     cleared += 1
-                    continue
-                found.append(Hit(kind, span.text, start, end))
-        return found, cleared
+                elif here not in urgent and (_overlaps(start, end, mentioned) or (
+                        here not in now and (clause[start] in over or here in settled or any(
+                            e <= start and clause[e - 1] == clause[start] for e in asked)))):
+                    deferred += 1
+                else:
+                    found.append(Hit(kind, span.text, start, end,
+                                     self.nlp.vocab.strings[match_id]))
+        if idioms and not found:
+            cleared += len(idioms)
+        strained = not found and bool(self._spans("_strain", "patterns", doc, words))
+        return Analysis(found, cleared, strained, deferred)
 
     def classes(self, text: str) -> list[str]:
         """The crisis classes found, most urgent first (empty if none)."""
@@ -220,6 +279,22 @@ class CrisisDetector:
             if hit.kind not in seen:
                 seen.append(hit.kind)
         return seen
+
+
+def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s < end and start < e for s, e in spans)
+
+
+def _segments(doc: Doc, ends: set[str]) -> list[int]:
+    """The segment (sentence or clause) each token is in: a new one starts after an end."""
+    ids, current = [], 0
+    for token in doc:
+        if token.lower_ in ends:
+            current += 1  # the end token belongs to neither side
+            ids.append(-current)
+            continue
+        ids.append(current)
+    return ids
 
 
 @lru_cache(maxsize=1)
@@ -236,10 +311,12 @@ class SafetyOverride(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """The patterns live in knowledge/safety_patterns.yml; one threshold for the model."""
+        """The patterns live in knowledge/safety_patterns.yml; thresholds for the model."""
         # The classifier's crisis intents together at least this likely also route to the
-        # crisis reply (see README, "Measured", for the recall / false-alarm trade-off).
-        return {"model_threshold": 0.5}
+        # crisis reply (see README, "Measured", for the recall / false-alarm trade-off);
+        # `strain_threshold` when the message's only cue is everyday exasperation ("driving
+        # me mad"), chosen on the dev sets (navigator/crisis_dev.py).
+        return {"model_threshold": 0.5, "strain_threshold": 0.75}
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -259,29 +336,34 @@ class SafetyOverride(GraphComponent):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.detector = default_detector()
-        self.model_threshold = float((config or self.get_default_config())["model_threshold"])
+        config = {**self.get_default_config(), **(config or {})}
+        self.model_threshold = float(config["model_threshold"])
+        self.strain_threshold = max(self.model_threshold, float(config["strain_threshold"]))
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Crisis by the rules: set ``crisis_<class>`` and ``crisis_type`` entities.
 
         The classifier is a second net for indirect wording: when its crisis intents together
-        reach ``model_threshold``, the message is routed as a crisis too, unless the rules
-        explicitly cleared it (every crisis phrase in it negated, excluded, quoted or in the
-        past). Any other crisis guess of the classifier is replaced by its next intent.
+        reach ``model_threshold`` (``strain_threshold`` when the rules read only everyday
+        exasperation in it), the message is routed as a crisis too, unless the rules
+        explicitly cleared it (a crisis phrase in it negated, excluded, an idiom, quoted or
+        over; a mention, a hypothetical or history is left to the model). Any other crisis
+        guess of the classifier is replaced by its next intent.
         """
         for message in messages:
             text = message.get(TEXT) or ""
             if not text or text.startswith("/"):  # button payloads are not user words
                 continue
-            hits, cleared = self.detector.analyse(text)
-            kinds = list(dict.fromkeys(h.kind for h in hits))
+            found = self.detector.analyse(text)
+            kinds = list(dict.fromkeys(h.kind for h in found.hits))
             if kinds:
                 self._set_crisis(message, kinds)
                 continue
             crisis = [i for i in message.get(INTENT_RANKING_KEY) or []
                       if i.get(INTENT_NAME_KEY, "").startswith("crisis_")]
             mass = sum(i["confidence"] for i in crisis)
-            if crisis and mass >= self.model_threshold and not cleared:
+            threshold = self.strain_threshold if found.strained else self.model_threshold
+            if crisis and mass >= threshold and not found.cleared:
                 self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[crisis[0][INTENT_NAME_KEY]]])
             elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY, "").startswith("crisis_"):
                 self._demote(message)
