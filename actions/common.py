@@ -84,8 +84,9 @@ def can_hand_off() -> bool:
 def send_reply(dispatcher: CollectingDispatcher, reply: knowledge.Reply,
                language: str | None = None) -> None:
     """Send a channel-neutral reply: its plain text (for channels without rich display) and
-    quick replies, and, when it has cards or sources, its parts as a custom payload
-    (``{"reply": ...}``) that each channel shapes (knowledge/shapes.py)."""
+    quick replies, and, when it has parts (cards, sources, text after the cards, or it is
+    worth printing), those parts as a custom payload (``{"reply": ...}``) that each channel
+    shapes (knowledge/shapes.py)."""
     language = language or SETTINGS.language
     rich = bool(reply.cards or reply.sources or reply.after or reply.printable)
     payload = {**reply.payload(), "labels": shapes.labels(language)}
