@@ -26,3 +26,9 @@ def phrase(key: str, language: str = "en") -> Any:
 def say(key: str, language: str = "en", **fields: str) -> str:
     """The text ``key`` in ``language`` (English if missing), with ``{fields}`` filled in."""
     return str(phrase(key, language)).format(**fields)
+
+
+def keys(language: str = "en") -> list[str]:
+    """Every key of the wording in ``language`` (English's when it has none)."""
+    texts = _load()
+    return list((texts.get(language) or texts["en"]).keys())

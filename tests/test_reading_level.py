@@ -7,6 +7,8 @@ import statistics
 import textstat
 
 import knowledge
+from knowledge.replies import keys as phrase_keys
+from knowledge.replies import phrase
 
 MAX_GRADE = 10
 MAX_MEDIAN_GRADE = 8
@@ -51,3 +53,11 @@ def test_safety_replies_are_easy_to_read_in_a_hurry() -> None:
     too_hard = {k: round(g, 1) for k, t in texts.items()
                 if (g := textstat.flesch_kincaid_grade(t)) > MAX_MEDIAN_GRADE}
     assert not too_hard
+
+
+def test_the_welcome_and_the_guided_conversations_own_words_are_easy_to_read() -> None:
+    """What every newcomer reads first, and what a guide says between its steps."""
+    keys = ["welcome", *(k for k in phrase_keys() if k.startswith("guide_"))]
+    grades = {k: textstat.flesch_kincaid_grade(str(phrase(k))) for k in keys}
+    too_hard = {k: round(g, 1) for k, g in grades.items() if g > 6}
+    assert len(keys) > 5 and not too_hard, too_hard
