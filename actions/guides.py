@@ -165,12 +165,12 @@ def read_answer(value: str, state: dict[str, Any], language: str,
     typed = _words(value)
     if typed in {guides.control(c, language).lower() for c in CONTROLS} | set(CONTROLS):
         return next(c for c in CONTROLS if typed in (c, guides.control(c, language).lower()))
+    if typed in _words_map(choices):  # an option's title typed ("Not sure", "No")
+        return _words_map(choices)[typed]
     if typed in ("next", "none", "no", "pass", "skip it", "skip this", "not sure"):
         return "skip"
     if typed in ("stop", "stop here", "quit", "cancel", "end", "exit", "finish"):
         return "stop"
-    if typed in _words_map(choices):
-        return _words_map(choices)[typed]
     if state["step"].startswith("score:"):
         score = guides.parse_score(value)
         return None if score is None else str(score)

@@ -304,3 +304,21 @@ def test_more_please_after_search_results_means_more_results() -> None:
     # not an FAQ answer: Rasa runs the search's "more" next (tested end to end over REST)
     assert [(e["event"], e["name"]) for e in events] == [("followup", "action_provider_more")]
     assert dispatcher.messages == []
+
+
+def test_a_typed_option_title_is_that_option_before_it_is_a_skip() -> None:
+    """'no' and 'not sure' typed at a check question are those answers, not a skip; where no
+    option says so, they skip."""
+    from actions import guides as flow
+    from knowledge import guides
+
+    state = flow._next(flow.start("check", "patient"), "US")
+    question = guides.check_questions("patient", "US")[0]
+    titles = {c.title.lower(): c.id for c in question.choices}
+    assert {"no", "not sure"} <= set(titles)
+    for typed in ("No", "not sure"):
+        assert flow.read_answer(typed, state, "en", "US") == titles[typed.lower()] != "skip"
+    assert flow.read_answer("skip", state, "en", "US") == "skip"
+    prep = flow._next(flow.start("prepare", "patient"), "US")  # the kind of visit
+    assert flow.read_answer("not sure", prep, "en", "US") == "skip"
+    assert flow.read_answer("7/10", {**prep, "step": "score:pain"}, "en", "US") == "7"
