@@ -32,7 +32,6 @@ FINISHED = "finished"
 # A typed message that is not an answer is taken as a question when the FAQ classifier is
 # at least this sure (the FaqConfidenceFallback threshold in config.yml).
 QUESTION_CONFIDENCE = 0.2
-AUDIENCE_PAYLOADS = {"patient": "patient", "caregiver": "caregiver"}
 
 
 def button(value: str, title: str) -> Button:
@@ -97,7 +96,7 @@ def ask(state: dict[str, Any], language: str, region: str, sms: bool) -> Reply:
     kind, _, key = step.partition(":")
     if kind == "audience":
         return Reply(say("ask_audience", language), [
-            button(who, say(f"audience_{who}_button", language)) for who in AUDIENCE_PAYLOADS])
+            button(who, say(f"audience_{who}_button", language)) for who in guides.AUDIENCES])
     if kind == "q":
         question = next(q for q in guides.check_questions(audience, region, language)
                         if q.id == key)
@@ -322,7 +321,7 @@ class ValidateGuideForm(FormValidationAction):
             answer = _own_words(typed)
             if state["step"].split(":")[0] in ("matters", "group"):
                 dispatcher.utter_message(text=say("guide_added", language, item=answer))
-        if state["step"] == "audience" and answer in AUDIENCE_PAYLOADS:
+        if state["step"] == "audience" and answer in guides.AUDIENCES:
             events["audience"] = answer
         state, notes = advance(state, answer, typed, language, region)
         for note in notes:

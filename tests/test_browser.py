@@ -93,7 +93,8 @@ def test_ask_a_question_and_follow_a_button(browser, site: str, kb: knowledge.Kn
     page.screenshot(path=str(shots / "widget-desktop.png"))
 
 
-def test_find_a_hospice_by_zip_shows_the_nearest_real_one(browser, site: str) -> None:
+def _nearest_60614() -> tuple[str, str]:
+    """(name, tel: link) of the real nearest hospice to ZIP 60614, from the CMS file."""
     gaz = gazetteer()
     here = gaz.zip("60614")
     with CMS_FILE.open(encoding="utf-8") as fh:
@@ -101,11 +102,16 @@ def test_find_a_hospice_by_zip_shows_the_nearest_real_one(browser, site: str) ->
     nearest = min(rows, key=lambda r: (distance_miles(
         here.lat, here.lon, gaz.zip(r["Zip Code"]).lat, gaz.zip(r["Zip Code"]).lon),
         r["CMS Certification Number (CCN)"]))
+    digits = "".join(c for c in nearest["PhoneNumber"] if c.isdigit())
+    return nice_case(nearest["Facility Name"]), f"tel:+1{digits}"
+
+
+def test_find_a_hospice_by_zip_shows_the_nearest_real_one(browser, site: str) -> None:
+    name, tel = _nearest_60614()
     page = _open(browser, site, viewport={"width": 1280, "height": 900})
     _ask(page, "find hospice care near 60614")
-    expect(page.locator("#pcn-log")).to_contain_text(nice_case(nearest["Facility Name"]))
-    digits = "".join(c for c in nearest["PhoneNumber"] if c.isdigit())
-    expect(page.locator(f'#pcn-log a[href="tel:+1{digits}"]')).to_have_count(1)
+    expect(page.locator("#pcn-log")).to_contain_text(name)
+    expect(page.locator(f'#pcn-log a[href="{tel}"]')).to_have_count(1)
     expect(page.locator('#pcn-log a[href^="https://www.google.com/maps/"]').first).to_be_visible()
 
 
@@ -215,19 +221,6 @@ def test_the_widget_says_so_when_the_assistant_is_down(browser, tmp_path: Path) 
         expect(page.locator("#pcn-log")).to_contain_text("911")
     finally:
         stack.stop_process(gateway)
-
-
-def _nearest_60614() -> tuple[str, str]:
-    """(name, tel: link) of the real nearest hospice to ZIP 60614, from the CMS file."""
-    gaz = gazetteer()
-    here = gaz.zip("60614")
-    with CMS_FILE.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    nearest = min(rows, key=lambda r: (distance_miles(
-        here.lat, here.lon, gaz.zip(r["Zip Code"]).lat, gaz.zip(r["Zip Code"]).lon),
-        r["CMS Certification Number (CCN)"]))
-    digits = "".join(c for c in nearest["PhoneNumber"] if c.isdigit())
-    return nice_case(nearest["Facility Name"]), f"tel:+1{digits}"
 
 
 @pytest.mark.parametrize("screen", ["phone", "desktop"])

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
+from restclient import User
 
 import knowledge
 from navigator import stack
-
-
-class User:
-    """One person chatting over the REST channel."""
-
-    def __init__(self, servers: stack.Stack) -> None:
-        self.url = servers.rest_url
-        self.id = f"test-{uuid.uuid4().hex}"
-
-    def say(self, text: str) -> list[dict[str, Any]]:
-        body = json.dumps({"sender": self.id, "message": text}).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
 
 
 def test_greeting_says_it_is_an_automated_helper(servers: stack.Stack) -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
-import uuid
 from typing import Any
 
 import pytest
+from restclient import User
 
 import knowledge
 from knowledge import guides
@@ -19,20 +18,6 @@ from knowledge.helplines import default_helplines
 from navigator import stack
 
 pytestmark = pytest.mark.servers  # starts servers or loads a model: not in make check
-
-
-class User:
-    """One person chatting over the REST channel."""
-
-    def __init__(self, servers: stack.Stack) -> None:
-        self.url = servers.rest_url
-        self.id = f"guide-{uuid.uuid4().hex}"
-
-    def say(self, text: str) -> list[dict[str, Any]]:
-        body = json.dumps({"sender": self.id, "message": text}).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
 
 
 def _value(value: str) -> str:
