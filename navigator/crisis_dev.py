@@ -41,6 +41,7 @@ DEV_SETS: dict[str, Path] = {
     "independent_dev": DATA / "safety_independent_dev.yml",
     "negatives_dev": DATA / "safety_negatives_dev.yml",
     "positives_dev": DATA / "safety_positives_dev.yml",
+    "fresh_dev": DATA / "safety_fresh_dev.yml",
     "realworld_dev": DATA / "realworld" / "dev.yml",
 }
 FROZEN = ("safety_independent_test.yml", "realworld/test.yml")

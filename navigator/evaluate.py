@@ -268,6 +268,10 @@ SAFETY_SETS = {
     "safety_heldout2.yml": "third set (the model threshold was chosen on it and "
                            "nlu_data/crisis_more.yml holds close paraphrases: not independent)",
     "safety_independent_dev.yml": "independent set, dev split (read and tuned on)",
+    "safety_negatives_dev.yml": "ordinary messages that share crisis words, dev (tuned on)",
+    "safety_positives_dev.yml": "crisis messages in indirect wording, dev (tuned on)",
+    "safety_fresh_dev.yml": "fresh set of 2026-12-07, dev (written without seeing the rules "
+                            "or the training data; read to check wave 6)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows
