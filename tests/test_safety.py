@@ -317,3 +317,41 @@ def test_with_no_place_the_reply_gives_the_default_country_and_a_line_for_the_ot
                    "UK": (["116 123", "999"], ["988", "911"])}[SETTINGS.default_region]
     assert all(n in main for n in own) and not any(n in main for n in others)
     assert others[0] in other
+
+
+def _long_question(sentence: dict | None) -> Message:
+    message = Message(data={"text": "Quick question about the hospice bed. Also it is all too "
+                                    "much and I have a plan for the weekend."})
+    ranking = [{"name": "faq", "confidence": 0.8}, {"name": "crisis_suicide", "confidence": 0.2}]
+    message.set("intent", dict(ranking[0]), add_to_output=True)
+    message.set("intent_ranking", ranking, add_to_output=True)
+    if sentence:
+        message.set("crisis_sentence", sentence)
+    return message
+
+
+def test_one_crisis_sentence_in_a_long_message_routes_it_when_the_model_is_sure() -> None:
+    sure = _long_question({"intent": "crisis_suicide", "confidence": 0.97, "sentence": 1})
+    unsure = _long_question({"intent": "crisis_suicide", "confidence": 0.6, "sentence": 1})
+    none = _long_question(None)
+    SafetyOverride({"sentence_threshold": 0.9}).process([sure, unsure, none])
+    assert sure.get("intent")["name"] == "crisis_suicide"
+    assert [m.get("intent")["name"] for m in (unsure, none)] == ["faq", "faq"]
+
+
+def test_a_crisis_told_in_passing_inside_a_long_question_gets_the_crisis_reply(
+    trained_model,
+) -> None:
+    """Through the trained pipeline: the whole message reads as a question about equipment,
+    one of its sentences is a carer's plan to end their life."""
+    import asyncio
+
+    from navigator.evaluate import _parse_all
+
+    text = ("Hi, we are sorting out a hospital bed and a commode for my husband at home. The "
+            "district nurse is coming on Tuesday. Honestly I don't want to be around after he's "
+            "gone, I've decided how I'll do it. Do we need to pay for the bed?")
+    assert default_detector().classes(text) == []  # no rule: the model's sentence check
+    [parse], _ = asyncio.run(_parse_all(trained_model, [text]))
+    assert parse["intent"]["name"] == "crisis_suicide"
+    assert parse["crisis_sentence"]["sentence"] == 2

@@ -38,7 +38,11 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from bot.nlu.sentence_embeddings import SENTENCE_PARTS
+
 logger = logging.getLogger(__name__)
+# Set on a long message: its most crisis-like sentence (read by SafetyOverride).
+CRISIS_SENTENCE = "crisis_sentence"
 
 
 @DefaultV1Recipe.register(
@@ -102,8 +106,19 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
             min_df=1 if vocabulary else self.config["min_df"], vocabulary=vocabulary,
         )
 
-    def _features(self, messages: list[Message]) -> sparse.csr_matrix:
-        texts = [m.get(TEXT) or "" for m in messages]
+    def _scores(self, dense: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Probability of every label from sentence embeddings and their texts."""
+        if self._weights is None:  # coef.T is a strided view: scipy would copy it per call
+            self._weights = np.ascontiguousarray(self.coef.T)
+        features = sparse.hstack([sparse.csr_matrix(dense), self.vectorizer.transform(texts)])
+        scores = np.asarray(features.tocsr() @ self._weights + self.intercept)
+        if scores.shape[1] == 1:  # two labels: sklearn keeps one column of coefficients
+            scores = np.hstack([-scores, scores])
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def _dense(self, messages: list[Message]) -> np.ndarray:
         dense = []
         for message in messages:
             _, sentence = message.get_dense_features(TEXT, [self.config["dense_featurizer"]])
@@ -113,8 +128,11 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
                     "SentenceEmbeddingFeaturizer before this classifier in config.yml"
                 )
             dense.append(sentence.features.reshape(-1))
-        chars = self.vectorizer.transform(texts)
-        return sparse.hstack([sparse.csr_matrix(np.vstack(dense)), chars]).tocsr()
+        return np.vstack(dense)
+
+    def _features(self, messages: list[Message]) -> sparse.csr_matrix:
+        chars = self.vectorizer.transform([m.get(TEXT) or "" for m in messages])
+        return sparse.hstack([sparse.csr_matrix(self._dense(messages)), chars]).tocsr()
 
     def train(self, training_data: TrainingData) -> Resource:
         """Fit on every example that has an intent; labels are full intents (faq/<id>)."""
@@ -168,24 +186,32 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
 
     def predict_proba(self, messages: list[Message]) -> np.ndarray:
         """Probability of every label, shape [len(messages), len(labels)]."""
-        if self._weights is None:  # coef.T is a strided view: scipy would copy it per call
-            self._weights = np.ascontiguousarray(self.coef.T)
-        scores = self._features(messages) @ self._weights + self.intercept
-        scores = np.asarray(scores)
-        if scores.shape[1] == 1:  # two labels: sklearn keeps one column of coefficients
-            scores = np.hstack([-scores, scores])
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return self._scores(self._dense(messages), [m.get(TEXT) or "" for m in messages])
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Set intent, intent ranking and the FAQ entry selection on each message."""
+        """Set intent, intent ranking and the FAQ entry selection on each message; for a
+        long message, also its most crisis-like sentence (``CRISIS_SENTENCE``)."""
         with_text = [m for m in messages if m.get(TEXT)]
         if self.coef is None or not with_text:
             return messages
         for message, probs in zip(with_text, self.predict_proba(with_text), strict=True):
             self._annotate(message, probs)
+            self._crisis_sentence(message)
         return messages
+
+    def _crisis_sentence(self, message: Message) -> None:
+        """The sentence whose crisis intents together are likeliest, with that likelihood and
+        its likeliest crisis intent (for :class:`bot.nlu.safety.SafetyOverride`)."""
+        parts = message.get(SENTENCE_PARTS)
+        crisis = [i for i, label in enumerate(self.labels) if label.startswith("crisis_")]
+        if not parts or not crisis:
+            return
+        texts, vectors = parts
+        mass = self._scores(vectors, texts)[:, crisis]
+        best = int(mass.sum(axis=1).argmax())
+        message.set(CRISIS_SENTENCE, {
+            "intent": self.labels[crisis[int(mass[best].argmax())]],
+            "confidence": float(mass[best].sum()), "sentence": best}, add_to_output=True)
 
     def _annotate(self, message: Message, probs: np.ndarray) -> None:
         retrieval = self.config["retrieval_intent"]

@@ -40,6 +40,7 @@ from rasa.shared.nlu.training_data.message import Message
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
+from bot.nlu.faq_classifier import CRISIS_SENTENCE
 from knowledge.helplines import CRISIS_KIND_FOR_INTENT, CRISIS_ORDER, INTENT_FOR_KIND
 from knowledge.helplines import SAFETY_PATTERNS_FILE as PATTERNS_FILE
 
@@ -179,6 +180,7 @@ class CrisisDetector:
                   for kind, rules in spec["classes"].items()}
         groups["_idioms"] = {"patterns": spec.get("idioms")}
         groups["_strain"] = {"patterns": spec.get("strain")}
+        groups["_reported"] = {"patterns": spec.get("reported")}
         groups["_hypothetical"] = {"patterns": hypothetical.get("cues"),
                                    "exclude": hypothetical.get("not")}
         for kind, roles in groups.items():
@@ -227,6 +229,7 @@ class CrisisDetector:
         words = {t.lower_ for t in doc}
         sentence, clause = _segments(doc, SENTENCE_ENDS), _segments(doc, CLAUSE_ENDS)
         idioms = self._spans("_idioms", "patterns", doc, words)
+        reported = {sentence[s] for s, _ in self._spans("_reported", "patterns", doc, words)}
         not_cues = self._spans("_hypothetical", "exclude", doc, words)
         cues = [e for s, e in self._spans("_hypothetical", "patterns", doc, words)
                 if not any(ns < e and s < ne for ns, ne in not_cues)]
@@ -260,7 +263,8 @@ class CrisisDetector:
                     or (here not in urgent and _overlaps(start, end, excluded))
                 ):
                     cleared += 1
-                elif here not in urgent and (_overlaps(start, end, mentioned) or (
+                elif here not in urgent and (
+                        _overlaps(start, end, mentioned) or here in reported or (
                         here not in now and (clause[start] in over or here in settled or any(
                             e <= start and clause[e - 1] == clause[start] for e in asked)))):
                     deferred += 1
@@ -316,7 +320,9 @@ class SafetyOverride(GraphComponent):
         # crisis reply (see README, "Measured", for the recall / false-alarm trade-off);
         # `strain_threshold` when the message's only cue is everyday exasperation ("driving
         # me mad"), chosen on the dev sets (navigator/crisis_dev.py).
-        return {"model_threshold": 0.5, "strain_threshold": 0.75}
+        # `sentence_threshold`: the same for the most crisis-like sentence of a long message
+        # (a crisis told in passing inside a question about something else).
+        return {"model_threshold": 0.5, "strain_threshold": 0.75, "sentence_threshold": 0.93}
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -339,6 +345,7 @@ class SafetyOverride(GraphComponent):
         config = {**self.get_default_config(), **(config or {})}
         self.model_threshold = float(config["model_threshold"])
         self.strain_threshold = max(self.model_threshold, float(config["strain_threshold"]))
+        self.sentence_threshold = float(config["sentence_threshold"])
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Crisis by the rules: set ``crisis_<class>`` and ``crisis_type`` entities.
@@ -347,8 +354,9 @@ class SafetyOverride(GraphComponent):
         reach ``model_threshold`` (``strain_threshold`` when the rules read only everyday
         exasperation in it), the message is routed as a crisis too, unless the rules
         explicitly cleared it (a crisis phrase in it negated, excluded, an idiom, quoted or
-        over; a mention, a hypothetical or history is left to the model). Any other crisis
-        guess of the classifier is replaced by its next intent.
+        over; a mention, a hypothetical or history is left to the model). So is a long
+        message one of whose sentences reaches ``sentence_threshold`` on its own. Any other
+        crisis guess of the classifier is replaced by its next intent.
         """
         for message in messages:
             text = message.get(TEXT) or ""
@@ -363,8 +371,12 @@ class SafetyOverride(GraphComponent):
                       if i.get(INTENT_NAME_KEY, "").startswith("crisis_")]
             mass = sum(i["confidence"] for i in crisis)
             threshold = self.strain_threshold if found.strained else self.model_threshold
+            sentence = message.get(CRISIS_SENTENCE) or {}
             if crisis and mass >= threshold and not found.cleared:
                 self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[crisis[0][INTENT_NAME_KEY]]])
+            elif (sentence.get("confidence", 0.0) >= max(threshold, self.sentence_threshold)
+                  and not found.cleared):
+                self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[sentence["intent"]]])
             elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY, "").startswith("crisis_"):
                 self._demote(message)
         return messages

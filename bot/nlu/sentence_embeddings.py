@@ -14,6 +14,7 @@ sparse featurizers, so entity extraction is unchanged.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,17 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from tqdm import tqdm
 
 EMBEDDING_DIM = 384
+# Where the embeddings of a long message's sentences are kept for the classifier's crisis check
+# (not part of the parse output).
+SENTENCE_PARTS = "sentence_parts"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|\s*\.\.\.\s*")
+
+
+def sentences_of(text: str, min_words: int = 3, most: int = 8) -> list[str]:
+    """The sentences of a message of two or more sentences (each of ``min_words`` words or
+    more, at most ``most``); empty for a message of one sentence."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text) if p and len(p.split()) >= min_words]
+    return parts[:most] if len(parts) >= 2 else []
 
 
 def model_dir() -> Path:
@@ -146,6 +158,12 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Embed incoming messages."""
+        """Embed incoming messages, and each sentence of a long one (kept under
+        ``SENTENCE_PARTS`` for the crisis check: a crisis told in one sentence of a long
+        message about something else is diluted in the whole message's embedding)."""
         self._featurize(messages)
+        for message in messages:
+            parts = sentences_of(message.get(TEXT) or "")
+            if parts:
+                message.set(SENTENCE_PARTS, (parts, self.encoder.encode(parts)))
         return messages
