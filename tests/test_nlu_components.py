@@ -59,3 +59,22 @@ def test_sentence_features_capture_meaning_not_just_words(
 def test_messages_without_text_get_no_features(featurizer: SentenceEmbeddingFeaturizer) -> None:
     [message] = featurizer.process([Message(data={"text": ""})])
     assert message.get_dense_features("text", ["minilm"]) == (None, None)
+
+
+def test_nearest_examples_favour_the_label_of_the_closest_wording(
+    featurizer: SentenceEmbeddingFeaturizer,
+) -> None:
+    """The nearest-example score ranks first the label whose own examples are worded most
+    like the message, even when that label has a single example among many of another."""
+    from bot.nlu.faq_classifier import IntentAndFaqClassifier
+
+    many = ["what does hospice cost", "who pays for hospice", "is hospice free",
+            "hospice bills", "will we get a bill from the hospice"]
+    one = ["can the hospice nurse stay with us overnight"]
+    classifier = IntentAndFaqClassifier(
+        IntentAndFaqClassifier.get_default_config(), None, None,
+        labels=["faq/hospice_costs", "faq/hospice_night_care"])
+    classifier.examples = np.vstack([_vector(featurizer, t) for t in many + one])
+    classifier.example_labels = np.array([0] * len(many) + [1])
+    near = classifier._nearest(_vector(featurizer, "could a nurse stay the night with dad")[None])
+    assert near[0].argmax() == 1 and near[0, 1] > 0.5

@@ -32,13 +32,11 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from tqdm import tqdm
 
 EMBEDDING_DIM = 384
-# Where the embeddings of a long message's sentences are kept for the classifier's crisis check
-# (not part of the parse output).
-SENTENCE_PARTS = "sentence_parts"
+MAX_LENGTH = 128  # word pieces a message is cut at (the featurizer's default)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|\s*\.\.\.\s*")
 
 
-def sentences_of(text: str, min_words: int = 3, most: int = 8) -> list[str]:
+def sentences_of(text: str, min_words: int = 3, most: int = 6) -> list[str]:
     """The sentences of a message of two or more sentences (each of ``min_words`` words or
     more, at most ``most``); empty for a message of one sentence."""
     parts = [p.strip() for p in _SENTENCE_END.split(text) if p and len(p.split()) >= min_words]
@@ -81,11 +79,11 @@ class SentenceEncoder:
         self._tf = tf
         self.encode(["warm up"])  # trace the graph now, not on the first person's message
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Embeddings of shape [len(texts), 384]."""
-        batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
+    def encode(self, texts: list[str], max_length: int | None = None) -> np.ndarray:
+        """Embeddings of shape [len(texts), 384], each text cut at ``max_length`` word pieces
+        (default: the encoder's)."""
+        batch = self.tokenizer(texts, padding=True, truncation=True,
+                               max_length=max_length or self.max_length, return_tensors="np")
         ids = self._tf.constant(batch["input_ids"], self._tf.int32)
         mask = self._tf.constant(batch["attention_mask"], self._tf.int32)
         with self._lock:
@@ -108,7 +106,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def get_default_config() -> dict[str, Any]:
         """Defaults: alias ``minilm``, inputs cut at 128 word pieces, batches of 64."""
         return {**DenseFeaturizer.get_default_config(), "alias": "minilm",
-                "max_length": 128, "batch_size": 64}
+                "max_length": MAX_LENGTH, "batch_size": 64}
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -158,12 +156,6 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Embed incoming messages, and each sentence of a long one (kept under
-        ``SENTENCE_PARTS`` for the crisis check: a crisis told in one sentence of a long
-        message about something else is diluted in the whole message's embedding)."""
+        """Embed incoming messages."""
         self._featurize(messages)
-        for message in messages:
-            parts = sentences_of(message.get(TEXT) or "")
-            if parts:
-                message.set(SENTENCE_PARTS, (parts, self.encoder.encode(parts)))
         return messages
