@@ -42,6 +42,7 @@ DEV_SETS: dict[str, Path] = {
     "negatives_dev": DATA / "safety_negatives_dev.yml",
     "positives_dev": DATA / "safety_positives_dev.yml",
     "fresh_dev": DATA / "safety_fresh_dev.yml",
+    "lookalikes2_dev": DATA / "safety_lookalikes2_dev.yml",
     "realworld_dev": DATA / "realworld" / "dev.yml",
 }
 FROZEN = ("safety_independent_test.yml", "realworld/test.yml")

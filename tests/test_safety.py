@@ -22,9 +22,11 @@ def _rows(name: str) -> list[dict]:
 
 @pytest.mark.parametrize("name", TUNED_SETS)
 def test_every_crisis_message_in_the_labelled_sets_is_caught(name: str) -> None:
+    """Every crisis row has a rule match: a sure one, or an ambiguous word (the weak tier,
+    which counts when the model agrees: the trained-model test below checks the routing)."""
     detector = default_detector()
     missed = [r["text"] for r in _rows(name) if r["label"] != "none"
-              and not detector.classes(r["text"])]
+              and not (lambda found: found.hits or found.weak)(detector.analyse(r["text"]))]
     assert not missed
 
 
@@ -355,3 +357,24 @@ def test_a_crisis_told_in_passing_inside_a_long_question_gets_the_crisis_reply(
     [parse], _ = asyncio.run(_parse_all(trained_model, [text]))
     assert parse["intent"]["name"] == "crisis_suicide"
     assert parse["crisis_sentence"]["sentence"] == 2
+
+
+def _ranked(text: str, crisis_weight: float) -> Message:
+    message = Message(data={"text": text})
+    ranking = [{"name": "faq", "confidence": 1 - crisis_weight},
+               {"name": "crisis_emergency", "confidence": crisis_weight}]
+    message.set("intent", dict(ranking[0]), add_to_output=True)
+    message.set("intent_ranking", ranking, add_to_output=True)
+    return message
+
+
+def test_an_ambiguous_crisis_word_counts_only_when_the_model_gives_some_crisis_weight() -> None:
+    """"Overdose" alone is as often a question about overdoses as an overdose."""
+    question = _ranked("What would a morphine overdose look like, so I can tell it from sleep?",
+                       0.05)
+    now = _ranked("I think mum has taken an overdose, she is very sleepy", 0.3)
+    assert default_detector().classes(question.get("text")) == []
+    SafetyOverride({"weak_threshold": 0.2}).process([question, now])
+    assert question.get("intent")["name"] == "faq"
+    assert now.get("intent")["name"] == "crisis_emergency"
+    assert [e["value"] for e in now.get("entities")] == ["overdose"]

@@ -155,11 +155,12 @@ class Analysis(NamedTuple):
     cleared: int  # matches set aside as no crisis (negated, excluded, idiom, quoted, over)
     strained: bool  # no match, but everyday exasperation ("at my wit's end")
     deferred: int = 0  # matches left to the model (a mention, a hypothetical, history)
+    weak: list[Hit] = []  # matches of ambiguous words: they count only if the model agrees
 
 
 # Roles of a class in safety_patterns.yml (see the file's header for what each does).
-ROLES = ("patterns", "exclude", "mention", "past", "present", "present_sentence", "urgent",
-         "past_clause", "past_sentence")
+ROLES = ("patterns", "weak", "exclude", "mention", "past", "present", "present_sentence",
+         "urgent", "past_clause", "past_sentence")
 
 
 class CrisisDetector:
@@ -225,6 +226,7 @@ class CrisisDetector:
         quoted = [(m.start(), m.end()) for m in QUOTED.finditer(clean)]
         asks_meaning = bool(DEFINITION_CUES.search(clean))
         found: list[Hit] = []
+        weak: list[Hit] = []
         cleared = deferred = 0
         words = {t.lower_ for t in doc}
         sentence, clause = _segments(doc, SENTENCE_ENDS), _segments(doc, CLAUSE_ENDS)
@@ -234,10 +236,12 @@ class CrisisDetector:
         cues = [e for s, e in self._spans("_hypothetical", "patterns", doc, words)
                 if not any(ns < e and s < ne for ns, ne in not_cues)]
         for kind in PRIORITY:
-            roles = self.matchers.get(kind)
-            if not roles or not self._could_match(kind, "patterns", words):
+            roles = self.matchers.get(kind) or {}
+            tiers = [role for role in ("patterns", "weak")
+                     if role in roles and self._could_match(kind, role, words)]
+            if not tiers:
                 continue
-            matches = roles["patterns"](doc)
+            matches = [(m, s, e, role) for role in tiers for m, s, e in roles[role](doc)]
             urgent = {sentence[s] for s, _ in self._spans(kind, "urgent", doc, words)}
             anywhere = urgent | {sentence[s] for s, _ in self._spans(kind, "present", doc, words)}
             now = anywhere | {sentence[s] for s, _ in
@@ -248,7 +252,7 @@ class CrisisDetector:
             over = {clause[s] for s, _ in self._spans(kind, "past_clause", doc, words)}
             settled = {sentence[s] for s, _ in self._spans(kind, "past_sentence", doc, words)}
             asked = cues if kind in self.hypothetical_kinds else []
-            for match_id, start, end in matches:
+            for match_id, start, end, role in matches:
                 span = doc[start:end]
                 here = sentence[start]
                 if (
@@ -269,12 +273,12 @@ class CrisisDetector:
                             e <= start and clause[e - 1] == clause[start] for e in asked)))):
                     deferred += 1
                 else:
-                    found.append(Hit(kind, span.text, start, end,
-                                     self.nlp.vocab.strings[match_id]))
+                    hit = Hit(kind, span.text, start, end, self.nlp.vocab.strings[match_id])
+                    (found if role == "patterns" or here in urgent else weak).append(hit)
         if idioms and not found:
             cleared += len(idioms)
         strained = not found and bool(self._spans("_strain", "patterns", doc, words))
-        return Analysis(found, cleared, strained, deferred)
+        return Analysis(found, cleared, strained, deferred, weak)
 
     def classes(self, text: str) -> list[str]:
         """The crisis classes found, most urgent first (empty if none)."""
@@ -322,7 +326,10 @@ class SafetyOverride(GraphComponent):
         # me mad"), chosen on the dev sets (navigator/crisis_dev.py).
         # `sentence_threshold`: the same for the most crisis-like sentence of a long message
         # (a crisis told in passing inside a question about something else).
-        return {"model_threshold": 0.5, "strain_threshold": 0.75, "sentence_threshold": 0.93}
+        # `weak_threshold`: how sure the model must be when the rules found only an ambiguous
+        # word ("overdose", "unresponsive", "suicide"), which is as often a question about it.
+        return {"model_threshold": 0.5, "strain_threshold": 0.75, "sentence_threshold": 0.93,
+                "weak_threshold": 0.2}
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -346,6 +353,7 @@ class SafetyOverride(GraphComponent):
         self.model_threshold = float(config["model_threshold"])
         self.strain_threshold = max(self.model_threshold, float(config["strain_threshold"]))
         self.sentence_threshold = float(config["sentence_threshold"])
+        self.weak_threshold = float(config["weak_threshold"])
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Crisis by the rules: set ``crisis_<class>`` and ``crisis_type`` entities.
@@ -354,9 +362,11 @@ class SafetyOverride(GraphComponent):
         reach ``model_threshold`` (``strain_threshold`` when the rules read only everyday
         exasperation in it), the message is routed as a crisis too, unless the rules
         explicitly cleared it (a crisis phrase in it negated, excluded, an idiom, quoted or
-        over; a mention, a hypothetical or history is left to the model). So is a long
-        message one of whose sentences reaches ``sentence_threshold`` on its own. Any other
-        crisis guess of the classifier is replaced by its next intent.
+        over; a mention, a hypothetical or history is left to the model). A match of the
+        rules' `weak` tier (an ambiguous word) routes the message when the model gives it
+        ``weak_threshold`` of crisis weight (the whole message or its riskiest sentence). So
+        is a long message one of whose sentences reaches ``sentence_threshold`` on its own.
+        Any other crisis guess of the classifier is replaced by its next intent.
         """
         for message in messages:
             text = message.get(TEXT) or ""
@@ -372,7 +382,9 @@ class SafetyOverride(GraphComponent):
             mass = sum(i["confidence"] for i in crisis)
             threshold = self.strain_threshold if found.strained else self.model_threshold
             sentence = message.get(CRISIS_SENTENCE) or {}
-            if crisis and mass >= threshold and not found.cleared:
+            if found.weak and max(mass, sentence.get("confidence", 0.0)) >= self.weak_threshold:
+                self._set_crisis(message, list(dict.fromkeys(h.kind for h in found.weak)))
+            elif crisis and mass >= threshold and not found.cleared:
                 self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[crisis[0][INTENT_NAME_KEY]]])
             elif (sentence.get("confidence", 0.0) >= max(threshold, self.sentence_threshold)
                   and not found.cleared):
