@@ -272,6 +272,8 @@ SAFETY_SETS = {
     "safety_positives_dev.yml": "crisis messages in indirect wording, dev (tuned on)",
     "safety_fresh_dev.yml": "fresh set of 2026-12-07, dev (written without seeing the rules "
                             "or the training data; read to check wave 6)",
+    "safety_lookalikes2_dev.yml": "fresh look-alikes of 2026-12-07, dev (written without seeing "
+                                  "the rules; read to make the rules' weak tier)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows
