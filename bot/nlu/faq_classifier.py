@@ -4,9 +4,10 @@ Each training example is labelled with its full intent (``greet``, or ``faq/<ent
 the retrieval intent) and described by two feature sets: the MiniLM sentence embedding from
 :mod:`bot.nlu.sentence_embeddings` (meaning) and character n-gram TF-IDF (spelling, typos,
 rare words such as drug or illness names). A multinomial logistic regression over all labels
-gives a probability per label; the output has exactly the shape Rasa's DIETClassifier and
-ResponseSelector give (``intent``, ``intent_ranking``, ``response_selector``), so rules,
-fallbacks and actions work unchanged.
+gives a probability per label, blended with a nearest-example score (each label's closest
+training examples; the crisis intents keep the regression's own). The output has exactly the
+shape Rasa's DIETClassifier and ResponseSelector give (``intent``, ``intent_ranking``,
+``response_selector``), so rules, fallbacks and actions work unchanged.
 
 Why not DIET + ResponseSelector: on our held-out real-world questions they reached 37-43% where
 this reaches about 77% (``make eval``), and they took about 15 minutes to train on 2 cores

@@ -155,7 +155,7 @@ class Analysis(NamedTuple):
     cleared: int  # matches set aside as no crisis (negated, excluded, idiom, quoted, over)
     strained: bool  # no match, but everyday exasperation ("at my wit's end")
     deferred: int = 0  # matches left to the model (a mention, a hypothetical, history)
-    weak: list[Hit] = []  # matches of ambiguous words: they count only if the model agrees
+    weak: tuple[Hit, ...] = ()  # matches of ambiguous words: they count if the model agrees
 
 
 # Roles of a class in safety_patterns.yml (see the file's header for what each does).
@@ -278,7 +278,7 @@ class CrisisDetector:
         if idioms and not found:
             cleared += len(idioms)
         strained = not found and bool(self._spans("_strain", "patterns", doc, words))
-        return Analysis(found, cleared, strained, deferred, weak)
+        return Analysis(found, cleared, strained, deferred, tuple(weak))
 
     def classes(self, text: str) -> list[str]:
         """The crisis classes found, most urgent first (empty if none)."""
