@@ -88,8 +88,9 @@ def _spec() -> dict:
 
 
 @lru_cache(maxsize=1)
-def _word_counts() -> dict[str, int]:
-    """How common each English word is (pyspellchecker's list, shipped in the package)."""
+def word_counts() -> dict[str, int]:
+    """How common each English word is (pyspellchecker's list, shipped in the package; loaded
+    once per process, also for the crisis rules' spelling corrector)."""
     from spellchecker import SpellChecker
 
     return dict(SpellChecker(language="en", distance=1).word_frequency.items())
@@ -134,7 +135,7 @@ def _town_cues(text: str) -> list[Cue]:
                 us, uk = gaz.us_towns.get(name, []), gaz.uk_towns.get(name, [])
             if not us and not uk:
                 continue
-            count = max(_word_counts().get(w, 0) for w in words)
+            count = max(word_counts().get(w, 0) for w in words)
             biggest = max(t.population for t in us + uk)
             if not (after_cue or capitalised or (count < COMMON_WORD and biggest >= BIG_TOWN)
                     or (count < RARE_WORD and biggest >= MID_TOWN)):

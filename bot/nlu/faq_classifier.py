@@ -109,6 +109,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         self.example_labels: np.ndarray | None = None  # label index of each row
         self._by_label: np.ndarray | None = None  # [labels, most rows] row indices, -1 pads
         self._examples_t: np.ndarray | None = None  # examples transposed, float32, made once
+        self._crisis: np.ndarray | None = None  # which labels are crisis intents
 
     @classmethod
     def create(
@@ -167,7 +168,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         model = LogisticRegression(C=self.config["C"], max_iter=self.config["max_iter"])
         model.fit(self._features(examples), [m.get_full_intent() for m in examples])
         self.coef, self.intercept = model.coef_, model.intercept_
-        self._weights = self._by_label = None
+        self._weights = self._by_label = self._crisis = None
         self.labels = [str(c) for c in model.classes_]
         index = {label: i for i, label in enumerate(self.labels)}
         self.examples = self._dense(examples).astype(np.float16)
@@ -223,7 +224,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
             return probs
         # The crisis intents keep the regression's probabilities (the crisis thresholds were
         # chosen on them); the rest of the mass is shared out by both.
-        crisis = np.array([label.startswith("crisis_") for label in self.labels])
+        crisis = self._crisis_mask()
         nearest = self._nearest(dense) * ~crisis
         nearest /= np.maximum(nearest.sum(axis=1, keepdims=True), 1e-12)
         rest = probs[:, ~crisis].sum(axis=1, keepdims=True)
@@ -257,14 +258,20 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         with_text = [m for m in messages if m.get(TEXT)]
         if self.coef is None or not with_text:
             return messages
-        crisis = [i for i, label in enumerate(self.labels) if label.startswith("crisis_")]
+        crisis = self._crisis_mask()
         for message, probs in zip(with_text, self.predict_proba(with_text), strict=True):
             self._annotate(message, probs)
-            if crisis and probs[crisis].sum() >= float(self.config["sentence_check_from"]):
+            if crisis.any() and probs[crisis].sum() >= float(self.config["sentence_check_from"]):
                 self._crisis_sentence(message, crisis)
         return messages
 
-    def _crisis_sentence(self, message: Message, crisis: list[int]) -> None:
+    def _crisis_mask(self) -> np.ndarray:
+        """Which labels are crisis intents (made once)."""
+        if self._crisis is None:
+            self._crisis = np.array([label.startswith("crisis_") for label in self.labels])
+        return self._crisis
+
+    def _crisis_sentence(self, message: Message, crisis: np.ndarray) -> None:
         """For a message of several sentences, the most crisis-like one, with how likely
         the regression finds its crisis intents together and the likeliest of them (for
         :class:`bot.nlu.safety.SafetyOverride`): a crisis told in one sentence of a long
@@ -282,7 +289,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
             [texts[best]], int(self.config["sentence_max_length"]))
         mass = self._scores(vector, [texts[best]])[0, crisis]
         message.set(CRISIS_SENTENCE, {
-            "intent": self.labels[crisis[int(mass.argmax())]],
+            "intent": self.labels[int(np.flatnonzero(crisis)[mass.argmax()])],
             "confidence": float(mass.sum()), "sentence": best}, add_to_output=True)
 
     def _annotate(self, message: Message, probs: np.ndarray) -> None:

@@ -43,6 +43,7 @@ from spacy.tokens import Doc
 from bot.nlu.faq_classifier import CRISIS_SENTENCE
 from knowledge.helplines import CRISIS_KIND_FOR_INTENT, CRISIS_ORDER, INTENT_FOR_KIND
 from knowledge.helplines import SAFETY_PATTERNS_FILE as PATTERNS_FILE
+from knowledge.region_cues import word_counts
 
 # The reply for the first class found wins the intent; every class found is passed on.
 PRIORITY = CRISIS_ORDER
@@ -83,10 +84,8 @@ ENGLISH_MIN_COUNT = 100
 def english_words(min_count: int = ENGLISH_MIN_COUNT) -> frozenset[str]:
     """Common English words, from pyspellchecker's word-frequency list (shipped in the
     package, nothing downloaded)."""
-    from spellchecker import SpellChecker
-
-    frequency = SpellChecker(language="en", distance=1).word_frequency
-    return frozenset(w for w, count in frequency.items() if count >= min_count and w.isalpha())
+    return frozenset(w for w, count in word_counts().items()
+                     if count >= min_count and w.isalpha())
 
 
 class Speller:
