@@ -43,6 +43,7 @@ DEV_SETS: dict[str, Path] = {
     "positives_dev": DATA / "safety_positives_dev.yml",
     "fresh_dev": DATA / "safety_fresh_dev.yml",
     "lookalikes2_dev": DATA / "safety_lookalikes2_dev.yml",
+    "fresh3_dev": DATA / "safety_fresh3_dev.yml",
     "realworld_dev": DATA / "realworld" / "dev.yml",
 }
 FROZEN = ("safety_independent_test.yml", "realworld/test.yml")

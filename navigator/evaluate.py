@@ -274,6 +274,8 @@ SAFETY_SETS = {
                             "or the training data; read to check wave 6)",
     "safety_lookalikes2_dev.yml": "fresh look-alikes of 2026-12-07, dev (written without seeing "
                                   "the rules; read to make the rules' weak tier)",
+    "safety_fresh3_dev.yml": "third fresh set of 2026-12-07, dev (written without seeing the "
+                             "rules or the training data; measured wave 8 before it was read)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows
