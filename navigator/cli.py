@@ -71,7 +71,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from navigator import evaluate
 
-    return evaluate.main(settings, folds=args.folds, skip_cv=args.skip_cv)
+    return evaluate.main(settings, folds=args.folds, skip_cv=args.skip_cv,
+                         dev_only=args.dev_only)
 
 
 def _retention(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="print NLU cross-validation and held-out accuracy")
     ev.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     ev.add_argument("--skip-cv", action="store_true", help="only the held-out evaluation")
+    ev.add_argument("--dev-only", action="store_true",
+                    help="leave out the frozen test splits (for tuning)")
     ev.set_defaults(func=_eval)
     ret = sub.add_parser("retention", help="delete conversations older than N days")
     ret.add_argument("--days", type=float, default=None,

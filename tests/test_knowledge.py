@@ -242,3 +242,18 @@ def test_no_test_question_is_a_near_duplicate_of_a_training_example() -> None:
     rows = [r["text"] for r in evaluate.real_question_rows("test")]
     dups = evaluate.near_duplicates(rows, evaluate.training_texts())
     assert not dups, f"test rows {sorted(dups)} repeat training examples: reword those examples"
+
+
+def test_every_real_question_label_names_an_entry_or_an_intent() -> None:
+    """A label that names no entry or intent could never be judged right (the failure names
+    rows by split and number only, never their text)."""
+    from navigator import evaluate
+
+    domain = yaml.safe_load((training.ROOT / "domain.yml").read_text(encoding="utf-8"))
+    known = {str(i) for i in domain["intents"]}
+    known |= {f"faq/{entry_id}" for entry_id in knowledge.default_kb().entries}
+    bad = [(split, i, label) for split in ("dev", "test")
+           for i, row in enumerate(evaluate.real_question_rows(split))
+           for key in ("labels", "reviewed_labels") for label in row.get(key, [])
+           if label not in known]
+    assert not bad, f"unknown labels (split, row, label): {bad}"
