@@ -42,6 +42,12 @@ OUTCODE_AFTER = re.compile(
     r"([A-Za-z]{2}[0-9][A-Za-z0-9]?))\b(?!\s*[0-9][A-Za-z]{2})", re.IGNORECASE)
 # "Cook County", "Orange County": US usage (UK counties read "County Durham"); not "Kent
 # County Council".
+# Money and body temperatures tell the country too: "£900", "$4,000"; "a fever of 101" (only
+# the US gives temperatures in Fahrenheit).
+MONEY = re.compile(r"([£$])\s?\d")
+FAHRENHEIT = re.compile(
+    r"\b(?:temp|temperature|fever|temps)\s+(?:of\s+|is\s+|was\s+|at\s+|up\s+to\s+)?"
+    r"(?:99|10[0-6])(?:\.\d)?(?!\s*(?:\.\d|%|years|yrs|mg|ml))\b", re.IGNORECASE)
 US_COUNTY = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)? County\b(?! Council)")
 ABBREVIATIONS = {"st": "saint", "ste": "saint", "ft": "fort", "mt": "mount"}
 AMBIGUOUS_STATES = {"georgia", "washington", "jersey"}  # also a country / a UK town
@@ -197,6 +203,10 @@ def cues(text: str) -> list[Cue]:
                              _here_now(text, m.start(group))))
     for m in US_COUNTY.finditer(text):
         found.append(Cue("US", m.start(), m.group(0), _here_now(text, m.start())))
+    for m in MONEY.finditer(text):
+        found.append(Cue("UK" if m.group(1) == "£" else "US", m.start(), m.group(0), False))
+    for m in FAHRENHEIT.finditer(text):
+        found.append(Cue("US", m.start(), m.group(0), False))
     others = sorted(found, key=lambda c: c.start)
     # A town right before an area, state or nation is qualified by it ("Lincoln,
     # Lincolnshire", "Perth, Scotland"): the qualifier decides.

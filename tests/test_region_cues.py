@@ -19,6 +19,9 @@ from knowledge.region_cues import region_of_message
     ("we're in Yorkshire", "UK"), ("here in Ohio", "US"),
     ("We moved to Milwaukee from Manchester years ago", "US"),  # where they are now wins
     ("grew up in Glasgow but I'm in Chicago now", "US"),
+    ("he fell in the Tesco car park", "UK"), ("sat on the bridge over the M6", "UK"),
+    ("the lodger spent £900 on her card", "UK"), ("they charged mom $4,000", "US"),
+    ("she has a temp of 101 and won't drink", "US"),   # only the US uses Fahrenheit
 ])
 def test_places_and_telling_words_give_the_country(text: str, region: str) -> None:
     assert region_of_message(text) == region
@@ -28,6 +31,7 @@ def test_places_and_telling_words_give_the_country(text: str, region: str) -> No
     "I want to die", "she is in shock", "he's in hospital", "we're in march",
     "I live in reading the news all day",
     "my sister in Leeds and my brother in Texas won't help",  # they disagree: both numbers
+    "my boots are soaked", "grandad is 101 years old", "her temp is 39.4",
 ])
 def test_no_country_when_nothing_or_conflicting_cues_tell(text: str) -> None:
     assert region_of_message(text) is None
