@@ -48,7 +48,8 @@ CHILD = re.compile(
 # A search with no place named: "near me", "round here", "close by".
 NEAR_ME = re.compile(
     r"\b(near|close to|around|round|nearest to|closest to) (me|us|here|where (i|we) (live|am|are))"
-    r"\b|\b(nearby|near by|close by|in my area|in our area|round here|around here)\b",
+    r"\b|(?<!family )(?<!friends )(?<!relatives )(?<!anyone )(?<!nobody )(?<!no one )"
+    r"\b(nearby|near by|close by|in my area|in our area|round here|around here)\b",
     re.IGNORECASE,
 )
 

@@ -283,6 +283,7 @@ def test_names_are_shown_in_normal_case():
         ("is there a children's hospice in Leeds", "childrens_hospice", "Leeds"),
         ("hospice for my 46 year old daughter near LS1 4DY", "hospice", "LS1 4DY"),
         ("does hospice cost anything in England? looking near LS6", "hospice", "LS6"),
+        ("hospice in buffalo ny", "hospice", "buffalo ny"),  # an everyday word, with its state
     ],
 )
 def test_what_a_search_message_asks_for(text, service, location):
@@ -317,6 +318,12 @@ def _parsed(text: str, ranking: list[tuple[str, float]]):
         ("my mom in Denver is scared of morphine", [("faq", 0.79)], "faq"),
         ("how would we pay for hospice in Ohio", [("faq", 0.8)], "faq"),
         ("what is hospice", [("faq", 0.98)], "faq"),
+        # everyday words that are also towns ("Call", Texas; "Tell City") name no place, and
+        # friends "close by" is not a search near the person
+        ("My mother is hesitant to call Hospice. What can I do?", [("faq", 0.9)], "faq"),
+        ("mom rang to tell me to come home, hospice says it's days", [("faq", 0.8)], "faq"),
+        ("I have no family or friends close by. How will hospice help me at home?",
+         [("faq", 0.96)], "faq"),
     ],
 )
 def test_a_question_that_also_asks_for_a_search_becomes_a_search(text, ranking, intent):

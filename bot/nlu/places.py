@@ -32,6 +32,7 @@ from rasa.shared.nlu.training_data.message import Message
 from spacy.matcher import PhraseMatcher
 
 from knowledge.directory import QUESTION_CONFIDENCE
+from knowledge.region_cues import word_counts
 from providers.geo import STATE_BY_NAME, UK_WORDS, US_STATES, LocationError, gazetteer
 from providers.services import for_child, near_me, synonyms
 
@@ -62,6 +63,10 @@ COMMON_WORDS = {
     "bear", "beaver", "eagle", "buffalo", "cool", "hot springs", "royal", "ever", "rush",
     "alert", "level", "plenty", "west", "east", "north", "south", "nan", "gran", "dad",
 }
+# A one-word town name this common as an English word (pyspellchecker's counts: "tell",
+# "call", "send", "only", "wisdom" are all US towns; "Chicago" is 957, "Buffalo" 6,101) is
+# also taken as a place only when capitalised: "my mom called me to tell me" names no town.
+COMMON_WORD_COUNT = 10_000
 # Predicted intents for which a well-known town counts even without "near" or "in".
 SEARCH_INTENTS = {"find_provider", "inform_location"}
 WELL_KNOWN = 50_000  # population
@@ -158,10 +163,11 @@ def _location(text: str, doc, matcher: PhraseMatcher,  # noqa: ANN001
     whole = _bare(text)
     for span in spans:
         name = span.text.lower()
-        if name in COMMON_WORDS and not span.text[:1].isupper():
-            continue
         start, end = span.start, span.end
         state = _state_after(doc, end)
+        if state is None and not span.text[:1].isupper() and (  # "buffalo ny" is a place
+                name in COMMON_WORDS or word_counts().get(name, 0) >= COMMON_WORD_COUNT):
+            continue
         if state:
             end = state
         previous = doc[start - 1].lower_ if start > 0 else ""
