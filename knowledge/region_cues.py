@@ -40,14 +40,14 @@ MID_TOWN = 5_000
 OUTCODE_AFTER = re.compile(
     r"\b(?:post ?code\s+([A-Za-z]{1,2}[0-9][A-Za-z0-9]?)|(?:in|near|at|around)\s+"
     r"([A-Za-z]{2}[0-9][A-Za-z0-9]?))\b(?!\s*[0-9][A-Za-z]{2})", re.IGNORECASE)
-# "Cook County", "Orange County": US usage (UK counties read "County Durham"); not "Kent
-# County Council".
 # Money and body temperatures tell the country too: "£900", "$4,000"; "a fever of 101" (only
 # the US gives temperatures in Fahrenheit).
 MONEY = re.compile(r"([£$])\s?\d")
 FAHRENHEIT = re.compile(
     r"\b(?:temp|temperature|fever|temps)\s+(?:of\s+|is\s+|was\s+|at\s+|up\s+to\s+)?"
     r"(?:99|10[0-6])(?:\.\d)?(?!\s*(?:\.\d|%|years|yrs|mg|ml))\b", re.IGNORECASE)
+# "Cook County", "Orange County": US usage (UK counties read "County Durham"); not "Kent
+# County Council".
 US_COUNTY = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)? County\b(?! Council)")
 ABBREVIATIONS = {"st": "saint", "ste": "saint", "ft": "fort", "mt": "mount"}
 AMBIGUOUS_STATES = {"georgia", "washington", "jersey"}  # also a country / a UK town

@@ -7,7 +7,7 @@ meaning. What differs is how the products are computed: scikit-learn multiplies 
 matrix holding both the 384 embedding columns and the character n-grams, which SciPy does on
 one thread, and that was 110 of the 220 seconds a training took on 2 cores. Here the
 embedding goes through BLAS and the n-grams through SciPy in row blocks on a thread pool
-(SciPy releases the GIL), about six times as fast.
+(SciPy releases the GIL): on 2 cores the same fit took 47 s instead of 110 s.
 """
 
 from __future__ import annotations
