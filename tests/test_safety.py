@@ -106,6 +106,15 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("he's not breathing and I think he took all his pills", ["emergency", "overdose"]),
         ("the care fees are wiping out his savings", []),          # not "swiping"
         ("i was changing her bed and talking to her", []),          # not "hanging", "taking"
+        # a child into someone's medicines; a carer giving them is not
+        ("my 3 year old got into grandad's morphine tablets", ["overdose"]),
+        ("the baby had one of nan's fentanyl patches in his mouth", ["overdose"]),
+        ("she swallowed some of my liquid methadone", ["overdose"]),
+        ("mum ate all of her dinner and took her meds", []),
+        ("she can't lift her hand so I put the pills in her mouth for her", []),
+        # breathing that pauses and starts again near the end is expected
+        ("mum stopped breathing for 20 seconds tonight then starts again with a big sigh", []),
+        ("she's stopped breathing and her lips are blue", ["emergency"]),
     ],
 )
 def test_detector_reads_meaning_not_just_words(text: str, expected: list[str]) -> None:
