@@ -30,20 +30,22 @@ import yaml
 from bot.nlu.safety import INTENT_FOR, PRIORITY, CrisisDetector, default_detector
 from knowledge.helplines import SAFETY_PATTERNS_FILE
 from knowledge.region_cues import region_of_message
+from navigator.evaluate import FROZEN as FROZEN_SAFETY
+from navigator.evaluate import SAFETY_SETS
 from settings import ROOT, Settings
 
 DATA = ROOT / "tests" / "data"
-# Sets this script may read (dev splits and the repo's own sets); never a frozen test split.
+# Sets this script may read: every safety set `make eval` prints except its frozen test
+# splits ("safety_fresh_dev.yml" as "fresh_dev"), and the real-question dev split.
+def _short(file: str) -> str:
+    """A set's name on the command line: its file's stem, without "safety_" for dev splits."""
+    stem = Path(file).stem
+    rest = stem.removeprefix("safety_")
+    return rest if rest.endswith("_dev") else stem
+
+
 DEV_SETS: dict[str, Path] = {
-    "safety_set": DATA / "safety_set.yml",
-    "safety_heldout": DATA / "safety_heldout.yml",
-    "safety_heldout2": DATA / "safety_heldout2.yml",
-    "independent_dev": DATA / "safety_independent_dev.yml",
-    "negatives_dev": DATA / "safety_negatives_dev.yml",
-    "positives_dev": DATA / "safety_positives_dev.yml",
-    "fresh_dev": DATA / "safety_fresh_dev.yml",
-    "lookalikes2_dev": DATA / "safety_lookalikes2_dev.yml",
-    "fresh3_dev": DATA / "safety_fresh3_dev.yml",
+    **{_short(f): DATA / f for f in SAFETY_SETS if f not in FROZEN_SAFETY},
     "realworld_dev": DATA / "realworld" / "dev.yml",
 }
 FROZEN = ("safety_independent_test.yml", "realworld/test.yml")
