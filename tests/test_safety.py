@@ -314,6 +314,10 @@ def test_a_loss_to_suicide_is_left_to_the_model_which_still_routes_a_person_at_r
 
 def test_an_idiom_stops_the_model_and_exasperation_needs_a_surer_model() -> None:
     assert _reply("I'd kill for a full night's sleep lol", crisis_mass=0.9) is None
+    assert _reply("mum's going to kill me when she finds out I lost her glasses",
+                  crisis_mass=0.9) is None
+    assert _reply("feel like I've been hit by a bus after chemo", crisis_mass=0.9) is None
+    assert _reply("my husband is going to kill me, he has a knife", crisis_mass=0.9) is not None
     assert _reply("the pharmacy is driving me up the wall", crisis_mass=0.6) is None
     assert _reply("the pharmacy is driving me up the wall and I want to disappear",
                   crisis_mass=0.95) is not None
