@@ -112,6 +112,11 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("she swallowed some of my liquid methadone", ["overdose"]),
         ("mum ate all of her dinner and took her meds", []),
         ("she can't lift her hand so I put the pills in her mouth for her", []),
+        # a threat to the writer's life is abuse (its reply has the emergency number too)
+        ("my husband is going to kill me, he has a knife", ["abuse"]),
+        ("im scared he will kill me tonight", ["abuse"]),
+        ("I'm scared the pain will kill me", []),
+        ("my wife will kill me if I forget the milk again", []),
         # breathing that pauses and starts again near the end is expected
         ("mum stopped breathing for 20 seconds tonight then starts again with a big sigh", []),
         ("she's stopped breathing and her lips are blue", ["emergency"]),
