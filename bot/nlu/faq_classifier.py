@@ -37,6 +37,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy import sparse
+from scipy.special import softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.nlu import softmax_regression
@@ -135,10 +136,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         if self._weights is None:  # coef.T is a strided view: scipy would copy it per call
             self._weights = np.ascontiguousarray(self.coef.T)
         features = sparse.hstack([sparse.csr_matrix(dense), self.vectorizer.transform(texts)])
-        scores = np.asarray(features.tocsr() @ self._weights + self.intercept)
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(np.asarray(features.tocsr() @ self._weights + self.intercept), axis=1)
 
     def _dense(self, messages: list[Message]) -> np.ndarray:
         dense = []
@@ -163,13 +161,13 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         self.labels = sorted({m.get_full_intent() for m in examples})
         index = {label: i for i, label in enumerate(self.labels)}
         dense = self._dense(examples)
+        self.example_labels = np.array([index[m.get_full_intent()] for m in examples])
         self.coef, self.intercept, iterations = softmax_regression.fit(
-            dense, chars, np.array([index[m.get_full_intent()] for m in examples]),
-            len(self.labels), C=float(self.config["C"]), max_iter=int(self.config["max_iter"]))
+            dense, chars, self.example_labels, len(self.labels),
+            C=float(self.config["C"]), max_iter=int(self.config["max_iter"]))
         logger.info("classifier fitted in %d iterations", iterations)
         self._weights = self._by_label = self._crisis = None
         self.examples = dense.astype(np.float16)
-        self.example_labels = np.array([index[m.get_full_intent()] for m in examples])
         self.persist()
         return self._resource
 
@@ -244,10 +242,7 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         k = min(int(self.config["knn_k"]), grouped.shape[2])
         top = -np.partition(-np.nan_to_num(grouped, nan=-np.inf), k - 1, axis=2)[:, :, :k]
         top[np.isinf(top)] = np.nan  # a label with fewer than k examples: the mean of those
-        scores = np.nanmean(top, axis=2) / float(self.config["knn_temperature"])
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(np.nanmean(top, axis=2) / float(self.config["knn_temperature"]), axis=1)
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Set intent, intent ranking and the FAQ entry selection on each message; for a
