@@ -288,6 +288,9 @@ SAFETY_SETS = {
                                   "the rules; read to make the rules' weak tier)",
     "safety_fresh3_dev.yml": "third fresh set of 2026-12-07, dev (written without seeing the "
                              "rules or the training data; measured wave 8 before it was read)",
+    "safety_fresh4_dev.yml": "fourth fresh set of 2026-12-07, dev (written without seeing the "
+                             "rules or the training data; measured the outcome check before "
+                             "it was read)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows
