@@ -22,6 +22,8 @@ from knowledge.region_cues import region_of_message
     ("he fell in the Tesco car park", "UK"), ("sat on the bridge over the M6", "UK"),
     ("the lodger spent £900 on her card", "UK"), ("they charged mom $4,000", "US"),
     ("she has a temp of 101 and won't drink", "US"),   # only the US uses Fahrenheit
+    ("He's staying at Dad's in Reading", "UK"),        # an everyday word, capitalised after "in"
+    ("she's on the ward at St Thomas' and won't eat", "UK"),
 ])
 def test_places_and_telling_words_give_the_country(text: str, region: str) -> None:
     assert region_of_message(text) == region

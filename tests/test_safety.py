@@ -120,6 +120,18 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         # breathing that pauses and starts again near the end is expected
         ("mum stopped breathing for 20 seconds tonight then starts again with a big sigh", []),
         ("she's stopped breathing and her lips are blue", ["emergency"]),
+        # session 9: wording from the fourth fresh dev set's misses, reworded
+        ("there are bruises in the shape of fingers on her arm after his visits", ["abuse"]),
+        ("my stepson pins me down when I won't hand over my bank card", ["abuse"]),
+        ("I think I've had about 10 of my oxynorm capsules since lunch", ["overdose"]),
+        ("the toddler was sucking on one of grandma's old fentanyl patches", ["overdose"]),
+        ("I no longer wish to go on living and I have made my choice", ["suicide"]),
+        ("keep thinking about jumping from the multi-storey", ["suicide"]),
+        ("we're thinking of jumping ship to another hospice", []),
+        # a sudden change: "last week" told too does not make it over
+        ("can't wake grandad, he was fine at lunch. The GP saw him last week", ["emergency"]),
+        ("A few weeks ago dad accidentally took a double dose, the pharmacist sorted it", []),
+        ("I've been killing myself trying to juggle work and his appointments", []),
     ],
 )
 def test_detector_reads_meaning_not_just_words(text: str, expected: list[str]) -> None:
@@ -396,3 +408,28 @@ def test_an_ambiguous_crisis_word_counts_only_when_the_model_gives_some_crisis_w
     assert question.get("intent")["name"] == "faq"
     assert now.get("intent")["name"] == "crisis_emergency"
     assert [e["value"] for e in now.get("entities")] == ["overdose"]
+
+
+def test_the_model_alone_does_not_route_an_event_told_as_over_unless_something_is_happening_now(
+) -> None:
+    """The outcome check (``outcome`` in safety_patterns.yml): the model's crisis guess is held
+    back when the message says the event is over, explained or expected, and nothing is said
+    to be happening now; the rules' own matches are not affected."""
+    over = [
+        "Dad choked on a bit of toast yesterday but coughed it up straight away. Should we cut "
+        "his food up smaller?",
+        "Mum had a fall last month, the paramedics checked her over and the scan was clear. Can "
+        "we get grab rails fitted?",
+        "He's not really responding today. The hospice nurse says it's expected and he looks "
+        "peaceful. How long might this last?",
+    ]
+    for text in over:
+        assert _reply(text, crisis_mass=0.9, kind="crisis_emergency") is None, text
+    happening = [
+        "He coughed it up last night but now he's choking again and going grey",
+        "He'd been fine since the fall but tonight he's confused and very drowsy",
+        "I told the nurse I'm fine now but I'm not, I keep thinking everyone would be better "
+        "off",
+    ]
+    for text in happening:
+        assert _reply(text, crisis_mass=0.9) is not None, text

@@ -155,6 +155,7 @@ class Analysis(NamedTuple):
     strained: bool  # no match, but everyday exasperation ("at my wit's end")
     deferred: int = 0  # matches left to the model (a mention, a hypothetical, history)
     weak: tuple[Hit, ...] = ()  # matches of ambiguous words: they count if the model agrees
+    settled: bool = False  # the message tells an event as over, explained or expected
 
 
 # Roles of a class in safety_patterns.yml (see the file's header for what each does).
@@ -181,6 +182,8 @@ class CrisisDetector:
         groups["_idioms"] = {"patterns": spec.get("idioms")}
         groups["_strain"] = {"patterns": spec.get("strain")}
         groups["_reported"] = {"patterns": spec.get("reported")}
+        outcome = spec.get("outcome") or {}
+        groups["_outcome"] = {"patterns": outcome.get("over"), "present": outcome.get("ongoing")}
         groups["_hypothetical"] = {"patterns": hypothetical.get("cues"),
                                    "exclude": hypothetical.get("not")}
         for kind, roles in groups.items():
@@ -277,7 +280,9 @@ class CrisisDetector:
         if idioms and not found:
             cleared += len(idioms)
         strained = not found and bool(self._spans("_strain", "patterns", doc, words))
-        return Analysis(found, cleared, strained, deferred, tuple(weak))
+        told_over = (not found and bool(self._spans("_outcome", "patterns", doc, words))
+                     and not self._spans("_outcome", "present", doc, words))
+        return Analysis(found, cleared, strained, deferred, tuple(weak), told_over)
 
     def classes(self, text: str) -> list[str]:
         """The crisis classes found, most urgent first (empty if none)."""
@@ -365,6 +370,9 @@ class SafetyOverride(GraphComponent):
         rules' `weak` tier (an ambiguous word) routes the message when the model gives it
         ``weak_threshold`` of crisis weight (the whole message or its riskiest sentence). So
         is a long message one of whose sentences reaches ``sentence_threshold`` on its own.
+        The model's route (and a weak match's) is held back when the rules read the event as
+        over, explained or expected, with nothing said to be happening now (``outcome`` in the
+        patterns file).
         Any other crisis guess of the classifier is replaced by its next intent.
         """
         for message in messages:
@@ -381,12 +389,13 @@ class SafetyOverride(GraphComponent):
             mass = sum(i["confidence"] for i in crisis)
             threshold = self.strain_threshold if found.strained else self.model_threshold
             sentence = message.get(CRISIS_SENTENCE) or {}
-            if found.weak and max(mass, sentence.get("confidence", 0.0)) >= self.weak_threshold:
+            if (found.weak and not found.settled
+                    and max(mass, sentence.get("confidence", 0.0)) >= self.weak_threshold):
                 self._set_crisis(message, list(dict.fromkeys(h.kind for h in found.weak)))
-            elif crisis and mass >= threshold and not found.cleared:
+            elif crisis and mass >= threshold and not (found.cleared or found.settled):
                 self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[crisis[0][INTENT_NAME_KEY]]])
             elif (sentence.get("confidence", 0.0) >= max(threshold, self.sentence_threshold)
-                  and not found.cleared):
+                  and not (found.cleared or found.settled)):
                 self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[sentence["intent"]]])
             elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY, "").startswith("crisis_"):
                 self._demote(message)
