@@ -132,6 +132,13 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("can't wake grandad, he was fine at lunch. The GP saw him last week", ["emergency"]),
         ("A few weeks ago dad accidentally took a double dose, the pharmacist sorted it", []),
         ("I've been killing myself trying to juggle work and his appointments", []),
+        ("they pumped his stomach and now he says he'll do it properly next time", ["suicide"]),
+        ("she's saved her tablets and says she's going to swallow the lot", ["suicide"]),
+        ("my partner keeps forcing himself on me though I'm so ill from chemo", ["abuse"]),
+        ("I doubled up on my hydromorphone and now my pupils are tiny", ["overdose"]),
+        # expected, or asked about: the model decides
+        ("we can't wake her now but the hospice nurse says it's expected", []),
+        ("if they sedate him at the end, does that mean he won't wake up again?", []),
     ],
 )
 def test_detector_reads_meaning_not_just_words(text: str, expected: list[str]) -> None:
