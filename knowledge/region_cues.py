@@ -154,9 +154,8 @@ def _town_cues(text: str) -> list[Cue]:
             if state and state.group(1) in US_STATES and any(
                     t.state == state.group(1) for t in us):
                 region = "US"
-            elif name in spec["no_region"] or (
-                    name in spec["not_places"] and not (capitalised and after_cue)):
-                region = None  # "reading", "bath"; but "in Reading", "in Bath" are places
+            elif name in spec["not_places"] or name in spec["no_region"]:
+                region = None
             elif not (us and uk) and after_cue and max(big_us, big_uk) >= SMALL_TOWN:
                 region = "US" if us else "UK"  # "in Carmarthen": a town of one country only
             elif big_uk >= BIG_TOWN and big_uk >= RATIO * big_us:
