@@ -437,6 +437,9 @@ def test_the_model_alone_does_not_route_an_event_told_as_over_unless_something_i
         "He'd been fine since the fall but tonight he's confused and very drowsy",
         "I told the nurse I'm fine now but I'm not, I keep thinking everyone would be better "
         "off",
+        # a loss told as history does not hide a wish now
+        "My husband died in 2019 and I want to be with him",
+        "Mum passed two years ago, now I can't see the point of anything",
     ]
     for text in happening:
         assert _reply(text, crisis_mass=0.9) is not None, text
