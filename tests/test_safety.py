@@ -120,7 +120,7 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         # breathing that pauses and starts again near the end is expected
         ("mum stopped breathing for 20 seconds tonight then starts again with a big sigh", []),
         ("she's stopped breathing and her lips are blue", ["emergency"]),
-        # session 9: wording from the fourth fresh dev set's misses, reworded
+        # session 9: wording of the dev sets' misses, reworded
         ("there are bruises in the shape of fingers on her arm after his visits", ["abuse"]),
         ("my stepson pins me down when I won't hand over my bank card", ["abuse"]),
         ("I think I've had about 10 of my oxynorm capsules since lunch", ["overdose"]),
@@ -420,8 +420,8 @@ def test_an_ambiguous_crisis_word_counts_only_when_the_model_gives_some_crisis_w
 def test_the_model_alone_does_not_route_an_event_told_as_over_unless_something_is_happening_now(
 ) -> None:
     """The outcome check (``outcome`` in safety_patterns.yml): the model's crisis guess is held
-    back when the message says the event is over, explained or expected, and nothing is said
-    to be happening now; the rules' own matches are not affected."""
+    back (so is a weak word's) when the message says the event is over, explained or
+    expected, and nothing is said to be happening now; the rules' own matches still count."""
     over = [
         "Dad choked on a bit of toast yesterday but coughed it up straight away. Should we cut "
         "his food up smaller?",
