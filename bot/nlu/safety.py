@@ -155,7 +155,7 @@ class Analysis(NamedTuple):
     strained: bool  # no match, but everyday exasperation ("at my wit's end")
     deferred: int = 0  # matches left to the model (a mention, a hypothetical, history)
     weak: tuple[Hit, ...] = ()  # matches of ambiguous words: they count if the model agrees
-    settled: bool = False  # the message tells an event as over, explained or expected
+    told_over: bool = False  # the message tells an event as over, explained or expected
 
 
 # Roles of a class in safety_patterns.yml (see the file's header for what each does).
@@ -389,13 +389,14 @@ class SafetyOverride(GraphComponent):
             mass = sum(i["confidence"] for i in crisis)
             threshold = self.strain_threshold if found.strained else self.model_threshold
             sentence = message.get(CRISIS_SENTENCE) or {}
-            if (found.weak and not found.settled
+            held = found.cleared or found.told_over  # the model alone may not route it
+            if (found.weak and not found.told_over
                     and max(mass, sentence.get("confidence", 0.0)) >= self.weak_threshold):
                 self._set_crisis(message, list(dict.fromkeys(h.kind for h in found.weak)))
-            elif crisis and mass >= threshold and not (found.cleared or found.settled):
+            elif crisis and mass >= threshold and not held:
                 self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[crisis[0][INTENT_NAME_KEY]]])
             elif (sentence.get("confidence", 0.0) >= max(threshold, self.sentence_threshold)
-                  and not (found.cleared or found.settled)):
+                  and not held):
                 self._set_crisis(message, [CRISIS_KIND_FOR_INTENT[sentence["intent"]]])
             elif (message.get(INTENT) or {}).get(INTENT_NAME_KEY, "").startswith("crisis_"):
                 self._demote(message)
