@@ -35,3 +35,18 @@ def test_stronger_regularisation_shrinks_the_weights() -> None:
     loose, _, _ = softmax_regression.fit(dense, chars, targets, 5, C=10.0, max_iter=5000)
     tight, _, _ = softmax_regression.fit(dense, chars, targets, 5, C=0.01, max_iter=5000)
     assert np.abs(tight).sum() < np.abs(loose).sum() / 5
+
+
+def test_a_weight_of_two_fits_as_the_example_given_twice() -> None:
+    dense, chars, targets = _problem()
+    weight = np.ones(len(targets))
+    weight[:40] = 2.0
+    weighted, w_icpt, _ = softmax_regression.fit(
+        dense, chars, targets, 5, C=2.0, max_iter=5000, sample_weight=weight)
+    twice = np.r_[np.arange(len(targets)), np.arange(40)]
+    repeated, r_icpt, _ = softmax_regression.fit(
+        dense[twice], chars[twice], targets[twice], 5, C=2.0, max_iter=5000)
+    unweighted, _, _ = softmax_regression.fit(dense, chars, targets, 5, C=2.0, max_iter=5000)
+    np.testing.assert_allclose(weighted, repeated, atol=1e-3)
+    np.testing.assert_allclose(w_icpt, r_icpt, atol=1e-3)
+    assert np.abs(weighted - unweighted).max() > 1e-2

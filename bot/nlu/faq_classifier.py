@@ -31,6 +31,8 @@ from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
+    METADATA,
+    METADATA_INTENT,
     PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
@@ -51,6 +53,14 @@ from bot.nlu.sentence_embeddings import (
 logger = logging.getLogger(__name__)
 # Set on a long message: its most crisis-like sentence (read by SafetyOverride).
 CRISIS_SENTENCE = "crisis_sentence"
+
+
+def example_weight(message: Message) -> float:
+    """How much an example counts in the fit: its intent block's ``metadata: {weight: w}``
+    in the training data (the real questions in ``nlu_data/faq/real_questions.yml``), else 1."""
+    intent_metadata = (message.get(METADATA) or {}).get(METADATA_INTENT) or {}
+    weight = intent_metadata.get("weight", 1.0) if isinstance(intent_metadata, dict) else 1.0
+    return float(weight)
 
 
 @DefaultV1Recipe.register(
@@ -164,7 +174,8 @@ class IntentAndFaqClassifier(GraphComponent, IntentClassifier):
         self.example_labels = np.array([index[m.get_full_intent()] for m in examples])
         self.coef, self.intercept, iterations = softmax_regression.fit(
             dense, chars, self.example_labels, len(self.labels),
-            C=float(self.config["C"]), max_iter=int(self.config["max_iter"]))
+            C=float(self.config["C"]), max_iter=int(self.config["max_iter"]),
+            sample_weight=np.array([example_weight(m) for m in examples]))
         logger.info("classifier fitted in %d iterations", iterations)
         self._weights = self._by_label = self._crisis = None
         self.examples = dense.astype(np.float16)

@@ -35,8 +35,12 @@ def fit(
     max_iter: int,
     tol: float = 1e-4,
     threads: int | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Fit on features ``[dense | chars]`` and integer ``targets`` (0 .. n_classes-1).
+
+    ``sample_weight`` scales each example's cross-entropy (as scikit-learn's does); none
+    means 1 for every example.
 
     Returns ``coef`` [n_classes, dense cols + chars cols], ``intercept`` [n_classes] and the
     number of iterations.
@@ -47,6 +51,7 @@ def fit(
     chars = sparse.csr_matrix(chars, dtype=np.float64)
     onehot = np.zeros((rows, n_classes))
     onehot[np.arange(rows), targets] = 1.0
+    weight = np.ones(rows) if sample_weight is None else np.asarray(sample_weight, float)
     workers = max(1, threads or os.cpu_count() or 1)
     forward_blocks = _blocks(chars, workers)
     backward_blocks = _blocks(chars.T.tocsr(), workers)
@@ -63,9 +68,10 @@ def fit(
             raw = dense @ w_dense.T + times(forward_blocks, np.ascontiguousarray(w_chars.T))
             raw += bias
             norm = logsumexp(raw, axis=1)
-            loss = float((norm - raw[np.arange(rows), targets]).sum())
+            loss = float((weight * (norm - raw[np.arange(rows), targets])).sum())
             loss += 0.5 * alpha * float((w[:, :-1] ** 2).sum())
             residual = np.exp(raw - norm[:, None]) - onehot  # softmax minus the truth
+            residual *= weight[:, None]
             grad = np.empty_like(w)
             grad[:, :d] = residual.T @ dense + alpha * w_dense
             grad[:, d:d + s] = times(backward_blocks, residual).T + alpha * w_chars
