@@ -291,6 +291,8 @@ SAFETY_SETS = {
     "safety_fresh4_dev.yml": "fourth fresh set of 2026-12-07, dev (written without seeing the "
                              "rules or the training data; measured the outcome check before "
                              "it was read)",
+    "safety_fresh5_dev.yml": "fifth fresh set of 2026-12-07, dev (written without seeing the "
+                             "rules or the training data; measured before it was read)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows

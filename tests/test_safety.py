@@ -136,6 +136,21 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("she's saved her tablets and says she's going to swallow the lot", ["suicide"]),
         ("my partner keeps forcing himself on me though I'm so ill from chemo", ["abuse"]),
         ("I doubled up on my hydromorphone and now my pupils are tiny", ["overdose"]),
+        # session 10: wording of the fifth dev set's misses, reworded
+        ("dad begs me to hold a pillow over his face so it's over", ["suicide"]),
+        ("will my kids still get the insurance if I die by my own hand", ["suicide"]),
+        ("grandad is on the kitchen floor jerking and foaming at the mouth", ["emergency"]),
+        ("she has never had a seizure before and now she won't stop shaking", ["emergency"]),
+        ("he drank the oramorph, the whole bottle is empty", ["overdose"]),
+        ("I gave 5 ml instead of 0.5 ml of the morphine, I misread the syringe wrong",
+         ["overdose"]),
+        ("my nephew says he'll make sure I fall if I ring social services", ["abuse"]),
+        # over: the abuser gone; a scare checked; a usual dose a little early
+        ("the carer who was stealing dad's tablets was sacked last year, how do we count them "
+         "now?", []),
+        ("after the chest pain scare last week (just indigestion) what should we watch for?", []),
+        ("I gave mum her evening tablets early by mistake, just her usual ones, nothing extra",
+         []),
         # expected, or asked about: the model decides
         ("we can't wake her now but the hospice nurse says it's expected", []),
         ("if they sedate him at the end, does that mean he won't wake up again?", []),
