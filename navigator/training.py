@@ -122,6 +122,10 @@ def nlu_examples() -> dict[str, list[str]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for block in data.get("nlu") or []:
             if "intent" in block:
-                lines = [ln.strip()[2:] for ln in block["examples"].splitlines() if ln.strip()]
+                given = block["examples"]
+                if isinstance(given, str):  # "- text" lines
+                    lines = [ln.strip()[2:] for ln in given.splitlines() if ln.strip()]
+                else:  # a list of {text, metadata}
+                    lines = [str(example["text"]).strip() for example in given]
                 examples.setdefault(block["intent"], []).extend(lines)
     return examples

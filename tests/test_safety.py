@@ -145,6 +145,12 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("I gave 5 ml instead of 0.5 ml of the morphine, I misread the syringe wrong",
          ["overdose"]),
         ("my nephew says he'll make sure I fall if I ring social services", ["abuse"]),
+        ("her son told her no one would blame him if she fell down the stairs", ["abuse"]),
+        ("nobody would blame me if I took a weekend off caring", []),
+        ("I found him with a belt round his neck in the garage, he's breathing", ["suicide"]),
+        ("he wears a scarf round his neck when we go out in the wheelchair", []),
+        # scare quotes do not hide a pattern
+        ("she said she'll make sure I 'trip' on the stairs if I ring the nurse", ["abuse"]),
         # over: the abuser gone; a scare checked; a usual dose a little early
         ("the carer who was stealing dad's tablets was sacked last year, how do we count them "
          "now?", []),

@@ -54,6 +54,9 @@ SENTENCE_ENDS = {".", "?", "!", ";", "...", "\u2026"}
 CLAUSE_ENDS = SENTENCE_ENDS | {",", "but", "however", "though", "although", "--", "\u2014"}
 DEFINITION_CUES = re.compile(r"\b(mean|means|meaning|definition|define|stand for|called)\b")
 QUOTED = re.compile(r"\"[^\"]+\"|'[^']{3,}'")
+# Scare quotes around a word or three ("he'll make sure I 'fall'", "she 'looks after' him"):
+# dropped before matching, unless the message asks what a quoted term means.
+SCARE_QUOTED = re.compile(r"(?<![\w'\"])(['\"])(\w+(?: \w+){0,2})\1(?![\w'\"])")
 
 _CONTRACTIONS = [
     (r"\b(can)'?t\b", r"\1 not"), (r"\bcannot\b", "can not"), (r"\bwon'?t\b", "will not"),
@@ -224,9 +227,11 @@ class CrisisDetector:
         excluded, idiomatic, quoted, over; an idiom counts even when nothing matched) and how
         many were left to the model (a mention, a hypothetical, history told in its clause)."""
         clean = self.speller(normalise(text))
+        asks_meaning = bool(DEFINITION_CUES.search(clean))
+        if not asks_meaning:
+            clean = SCARE_QUOTED.sub(r"\2", clean)
         doc = self.nlp(clean)
         quoted = [(m.start(), m.end()) for m in QUOTED.finditer(clean)]
-        asks_meaning = bool(DEFINITION_CUES.search(clean))
         found: list[Hit] = []
         weak: list[Hit] = []
         cleared = deferred = 0
