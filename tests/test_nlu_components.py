@@ -78,3 +78,21 @@ def test_nearest_examples_favour_the_label_of_the_closest_wording(
     classifier.example_labels = np.array([0] * len(many) + [1])
     near = classifier._nearest(_vector(featurizer, "could a nurse stay the night with dad")[None])
     assert near[0].argmax() == 1 and near[0, 1] > 0.5
+
+
+def test_the_real_questions_count_by_their_blocks_weight_and_each_names_its_page() -> None:
+    """Rasa reads ``nlu_data/faq/real_questions.yml`` with each block's weight, which the
+    classifier's fit uses; every example names the public page it was rewritten from."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.nlu.faq_classifier import example_weight
+    from settings import ROOT
+
+    data = load_data(str(ROOT / "nlu_data" / "faq" / "real_questions.yml"))
+    examples = [m for m in data.intent_examples if m.get("text")]
+    assert len(examples) >= 250
+    assert {example_weight(m) for m in examples} == {3.0}
+    assert all(m.get_full_intent().startswith("faq/") for m in examples)
+    assert all(str((m.get("metadata") or {}).get("example", {}).get("source", ""))
+               .startswith("http") for m in examples)
+    assert example_weight(Message(data={"text": "what is hospice"})) == 1.0
