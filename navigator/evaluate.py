@@ -293,6 +293,9 @@ SAFETY_SETS = {
                              "it was read)",
     "safety_fresh5_dev.yml": "fifth fresh set of 2026-12-07, dev (written without seeing the "
                              "rules or the training data; measured before it was read)",
+    "safety_fresh6_dev.yml": "sixth fresh set of 2026-12-07, dev (written without seeing the "
+                             "rules or the training data; measured session 10's work before "
+                             "it was read)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows

@@ -149,6 +149,26 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("nobody would blame me if I took a weekend off caring", []),
         ("I found him with a belt round his neck in the garage, he's breathing", ["suicide"]),
         ("he wears a scarf round his neck when we go out in the wheelchair", []),
+        # the sixth dev set's misses, reworded
+        ("every night I hope I won't wake up, and every morning I do", ["suicide"]),
+        ("he's been googling how to overdose on his oxycodone", ["suicide"]),
+        ("I'd like to go to sleep and never wake up, honestly", ["suicide"]),
+        ("feels like an elephant sat on my chest and I'm sweating", ["emergency"]),
+        ("she's numb from the waist down since this morning", ["emergency"]),
+        ("he swallowed his whole week's dosette box in one go", ["overdose"]),
+        ("the carer didn't take the old patch off before the new one, her pupils are pinpoint",
+         ["overdose"]),
+        ("my son threatens to finish her off if she tells the nurse", ["abuse"]),
+        ("he hides my oxygen tubing when he's angry with me", ["abuse"]),
+        ("she says if I don't hand over my pension card she'll stop coming", ["abuse"]),
+        # a "not" in the sentence before does not negate the next one
+        ("told the nurse I'm fine. I'm not. Been cutting my arms every night", ["suicide"]),
+        # over, or a shop: no crisis
+        ("he was in A&E with chest pain on Monday but it turned out to be heartburn", []),
+        ("the grandson got into my pill organiser in January, poison control said he was "
+         "totally fine. Which lockbox is best?", []),
+        ("the pharmacy sold us a pill crusher for his morphine tablets", []),
+        ("she is unconscious now but comfortable, the hospice nurse is with us", []),
         # scare quotes do not hide a pattern
         ("she said she'll make sure I 'trip' on the stairs if I ring the nurse", ["abuse"]),
         # over: the abuser gone; a scare checked; a usual dose a little early
@@ -450,6 +470,9 @@ def test_the_model_alone_does_not_route_an_event_told_as_over_unless_something_i
         "we get grab rails fitted?",
         "He's not really responding today. The hospice nurse says it's expected and he looks "
         "peaceful. How long might this last?",
+        "She had a fit a few weeks back and has been seizure-free on the new tablets. Can she "
+        "fly to see her sister?",
+        "I'm exhausted but honestly okay, just wanted somewhere to say it. Thanks for listening.",
     ]
     for text in over:
         assert _reply(text, crisis_mass=0.9, kind="crisis_emergency") is None, text

@@ -266,7 +266,8 @@ class CrisisDetector:
                     (over_now and here not in now)
                     or _overlaps(start, end, idioms)
                     or (doc[start].lower_ not in NEGATIONS and any(
-                        t.lower_ in NEGATIONS for t in doc[max(0, start - NEGATION_WINDOW):start]
+                        t.lower_ in NEGATIONS and sentence[t.i] == here
+                        for t in doc[max(0, start - NEGATION_WINDOW):start]
                     ))
                     or (asks_meaning and any(
                         qs <= span.start_char and span.end_char <= qe for qs, qe in quoted
