@@ -180,6 +180,11 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         # expected, or asked about: the model decides
         ("we can't wake her now but the hospice nurse says it's expected", []),
         ("if they sedate him at the end, does that mean he won't wake up again?", []),
+        # an idiom's words meant literally; a worry about pain, not about waking
+        ("her boyfriend has threatened to finish her off if she tells the nurse", ["abuse"]),
+        ("he threatens to finish me off if I ring my daughter", ["abuse"]),
+        ("this chemo is going to finish me off, can palliative care help?", []),
+        ("I hope she won't wake up in pain tonight, should we ask for a syringe driver?", []),
     ],
 )
 def test_detector_reads_meaning_not_just_words(text: str, expected: list[str]) -> None:

@@ -182,7 +182,7 @@ class CrisisDetector:
         self.hypothetical_kinds = set(hypothetical.get("kinds") or [])
         groups = {kind: {role: rules.get(role) for role in ROLES}
                   for kind, rules in spec["classes"].items()}
-        groups["_idioms"] = {"patterns": spec.get("idioms")}
+        groups["_idioms"] = {"patterns": spec.get("idioms"), "exclude": spec.get("not_idioms")}
         groups["_strain"] = {"patterns": spec.get("strain")}
         groups["_reported"] = {"patterns": spec.get("reported")}
         outcome = spec.get("outcome") or {}
@@ -237,7 +237,9 @@ class CrisisDetector:
         cleared = deferred = 0
         words = {t.lower_ for t in doc}
         sentence, clause = _segments(doc, SENTENCE_ENDS), _segments(doc, CLAUSE_ENDS)
-        idioms = self._spans("_idioms", "patterns", doc, words)
+        not_idioms = self._spans("_idioms", "exclude", doc, words)
+        idioms = [(s, e) for s, e in self._spans("_idioms", "patterns", doc, words)
+                  if not _overlaps(s, e, not_idioms)]
         reported = {sentence[s] for s, _ in self._spans("_reported", "patterns", doc, words)}
         not_cues = self._spans("_hypothetical", "exclude", doc, words)
         cues = [e for s, e in self._spans("_hypothetical", "patterns", doc, words)
