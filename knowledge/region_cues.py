@@ -129,9 +129,10 @@ def _town_cues(text: str) -> list[Cue]:
             before = text[:span[0].start()].lower()
             after_cue = re.search(r"\b(in|near|at|outside|around|from)\s+$", before)
             capitalised = all(t.group(0)[0].isupper() for t in span)
-            previous = re.findall(r"[a-z]+", before[-20:])
-            if previous and previous[-1] in spec["person_before"] and not after_cue:
-                continue  # "my son Tyler": a person
+            previous = re.search(r"([a-z]+)([^a-z]*)$", before[-20:])
+            if (previous and previous.group(1) in spec["person_before"] and not after_cue
+                    and not re.search(r"[.!?;:\n]", previous.group(2))):
+                continue  # "my son Tyler": a person (not "... my daughter. Fresno")
             words = [t.group(0).rstrip(".'").lower() for t in span]
             name = " ".join(words)
             us, uk = gaz.us_towns.get(name, []), gaz.uk_towns.get(name, [])

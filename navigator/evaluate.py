@@ -296,6 +296,12 @@ SAFETY_SETS = {
     "safety_fresh6_dev.yml": "sixth fresh set of 2026-12-07, dev (written without seeing the "
                              "rules or the training data; measured session 10's work before "
                              "it was read)",
+    "safety_fresh7_dev.yml": "seventh fresh set of 2026-12-07, dev (written without seeing the "
+                             "rules or the training data; texting style; measured session 11's "
+                             "start before it was read)",
+    "safety_fresh8_dev.yml": "eighth fresh set of 2026-12-07, dev (written without seeing the "
+                             "rules or the training data; long posts; measured session 11's "
+                             "start before it was read)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows

@@ -23,6 +23,12 @@ from knowledge.region_cues import region_of_message
     ("the lodger spent £900 on her card", "UK"), ("they charged mom $4,000", "US"),
     ("she has a temp of 101 and won't drink", "US"),   # only the US uses Fahrenheit
     ("she's on the ward at St Thomas' and won't eat", "UK"),
+    # a name after a sentence end is a place, not "my daughter Fresno"
+    ("pls dont call my daughter. Fresno", "US"),
+    ("walked to the Clifton suspension bridge again", "UK"),   # not Clifton, NJ
+    ("he spent it all at Target", "US"), ("my son takes my state pension", "UK"),
+    ("his brother has the LPA and won't let us in", "UK"),
+    ("his son has a brain tumor at St Jude", "US"),
 ])
 def test_places_and_telling_words_give_the_country(text: str, region: str) -> None:
     assert region_of_message(text) == region
@@ -34,6 +40,7 @@ def test_places_and_telling_words_give_the_country(text: str, region: str) -> No
     "My wife died in March and I can't go on without her",  # a month, not the town of March
     "my sister in Leeds and my brother in Texas won't help",  # they disagree: both numbers
     "my boots are soaked", "grandad is 101 years old", "her temp is 39.4",
+    "my target is to walk to the shop", "my son Tyler is in hospital",
 ])
 def test_no_country_when_nothing_or_conflicting_cues_tell(text: str) -> None:
     assert region_of_message(text) is None

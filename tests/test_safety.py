@@ -185,6 +185,52 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("he threatens to finish me off if I ring my daughter", ["abuse"]),
         ("this chemo is going to finish me off, can palliative care help?", []),
         ("I hope she won't wake up in pain tonight, should we ask for a syringe driver?", []),
+        # threats, money and medicines taken, told without the usual words
+        ("my grandson says if I tell anyone he'll put me in a home", ["abuse"]),
+        ("the cleaner says she'll 'forget' to come if I don't give her cash", ["abuse"]),
+        ("my nephews took his tablets and money again", ["abuse"]),
+        ("a carer told him to hurry up and die, he heard every word", ["abuse"]),
+        ("her lodger makes her draw cash out at the bank every Friday", ["abuse"]),
+        ("the night staff took her call bell away because she rings too much", ["abuse"]),
+        ("my sister says not to waste the morphine on dad now", ["abuse"]),
+        ("the home locks my aunt in her room at night", ["abuse"]),
+        ("the bank sorted it back in 2024 when a carer took money from her account", []),
+        # red flags in other words
+        ("I can't feel my legs since this morning and my back is agony", ["emergency"]),
+        ("is it normal not to feel your bottom when you wipe? back pain too", ["emergency"]),
+        ("his throat is closing up and he's itchy all over after the new tablets",
+         ["emergency"]),
+        ("the baby has gone floppy and she's breathing so fast", ["emergency"]),
+        ("the kitchen smells of gas and she's drowsy with a headache", ["emergency"]),
+        # suicide and self-harm without the words
+        ("I don't know what stops me next time", ["suicide"]),
+        ("pressed the lighter against my arm again last night", ["suicide"]),
+        ("I read that 30 of the amitriptyline would do it", ["suicide"]),
+        ("when dad goes I'm going too", ["suicide"]),
+        ("found him in the garage with the engine running", ["suicide"]),
+        ("I've stopped eating on purpose so it's quicker", ["suicide"]),
+        ("I keep hitting my own head when it gets too much", ["suicide"]),
+        ("she wants me to leave the bottle so she can do the rest herself", ["suicide"]),
+        ("I don't see why I should hang around for the worst of it", ["suicide"]),
+        ("tonight's the night. goodbye everyone", ["suicide"]),
+        ("I don't see why I should go on paying for the gym", []),
+        # a vena cava blocked, someone hard to rouse, rough handling, locked in
+        ("the veins on her neck are sticking out and her face and neck are swollen",
+         ["emergency"]),
+        ("I can barely wake him and his breathing is slow", ["emergency"]),
+        ("her son grabbed her by the back of the neck at lunch", ["abuse"]),
+        ("her husband locks the bedroom door from the outside", ["abuse"]),
+        # over, a supply mistake, the news
+        ("She had a bleed in October and brought up blood, but she's been absolutely fine "
+         "since. Can she take ibuprofen?", []),
+        ("the pharmacy gave us the wrong patches again, how do we complain?", []),
+        ("Scary night last Tuesday: his lips went blue, but the nurse came and he's had a good "
+         "week since. Is it normal to keep the oxygen up at night?", []),
+        ("thanks for everything, tell the night team bye from me, won't need them after tonight",
+         ["suicide"]),
+        ("I saw a news story about carers stealing pain meds, how common is it?", []),
+        # asked about as a volunteer, not a person at risk
+        ("Asking as a new volunteer: what do we say if a patient says they want to die?", []),
     ],
 )
 def test_detector_reads_meaning_not_just_words(text: str, expected: list[str]) -> None:
