@@ -422,7 +422,7 @@ def test_a_loss_to_suicide_is_left_to_the_model_which_still_routes_a_person_at_r
     the classifier from routing a message that goes on to say the writer is at risk."""
     grief = "We lost my brother to suicide four years ago. Is there counselling for families?"
     risk = ("My dad took his own life in 2010 and lately I've been thinking of doing the same, "
-            "I've got the rope")
+            "I've got the pills")
     assert default_detector().classes(grief) == default_detector().classes(risk) == []
     assert _reply(grief, crisis_mass=0.05) is None
     assert "988" in (_reply(risk, crisis_mass=0.95) or "")
