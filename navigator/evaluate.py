@@ -302,6 +302,9 @@ SAFETY_SETS = {
     "safety_fresh8_dev.yml": "eighth fresh set of 2026-12-07, dev (written without seeing the "
                              "rules or the training data; long posts; measured session 11's "
                              "start before it was read)",
+    "safety_fresh9_dev.yml": "ninth fresh set of 2026-12-07, dev (written without seeing the "
+                             "rules or the training data; measured session 11's rules from "
+                             "sets 7 and 8 before it was read)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows

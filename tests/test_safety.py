@@ -229,6 +229,29 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("thanks for everything, tell the night team bye from me, won't need them after tonight",
          ["suicide"]),
         ("I saw a news story about carers stealing pain meds, how common is it?", []),
+        # set 9: a bridge, a goodbye card, a dose "to not wake up", insulin, others' lives
+        ("every night by the river I think how easy it'd be to just step off", ["suicide"]),
+        ("he left a note with his son's number 'for when they find me'", ["suicide"]),
+        ("how many of these patches to not wake up", ["suicide"]),
+        ("how much insulin would kill someone who isn't diabetic", ["suicide"]),
+        ("they would get their lives back if I just wasn't here", ["suicide"]),
+        ("Could the morphine kill me if I take it every day?", []),
+        # fever with shivers; a child and an opioid; stacked paracetamol; a stronger bottle
+        ("temp of 39 since lunch and shivering under the duvet, chemo was last week",
+         ["emergency"]),
+        ("my 2 year old had a sip of nan's methadone, seems fine", ["overdose"]),
+        ("cold and flu tablets on top of co-codamol, that's way too much paracetamol",
+         ["overdose"]),
+        ("the chemist gave us the concentrate instead of the usual oramorph and she's so drowsy",
+         ["overdose"]),
+        ("my son swallowed one of my tablets when he was a toddler, he's 12 now and fine", []),
+        # money and medicines as leverage
+        ("my nephew collects my pension and I never see a penny", ["abuse"]),
+        ("he'll stop my morphine if I don't sign the house over", ["abuse"]),
+        # history, a preference, a question asked for someone else
+        ("Last year I was cutting myself a lot, but I've been clean eight months now", []),
+        ("I'd rather die than go into a home, how do I put that in my care plan?", []),
+        ("my teenage son asked me if people in hospices ever want to kill themselves", []),
         # asked about as a volunteer, not a person at risk
         ("Asking as a new volunteer: what do we say if a patient says they want to die?", []),
     ],
