@@ -233,6 +233,7 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("every night by the river I think how easy it'd be to just step off", ["suicide"]),
         ("he left a note with his son's number 'for when they find me'", ["suicide"]),
         ("how many of these patches to not wake up", ["suicide"]),
+        ("been reading about exit bags all week, just wanted someone to know", ["suicide"]),
         ("how much insulin would kill someone who isn't diabetic", ["suicide"]),
         ("they would get their lives back if I just wasn't here", ["suicide"]),
         ("Could the morphine kill me if I take it every day?", []),
