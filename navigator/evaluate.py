@@ -305,6 +305,10 @@ SAFETY_SETS = {
     "safety_fresh9_dev.yml": "ninth fresh set of 2026-12-07, dev (written without seeing the "
                              "rules or the training data; measured session 11's rules from "
                              "sets 7 and 8 before it was read)",
+    "safety_fresh10_dev.yml": "tenth fresh set of 2026-12-07, dev (written without seeing the "
+                              "rules or the training data; voice-dictated, older writers, "
+                              "illnesses beyond cancer; measured session 11's final work before "
+                              "it was read)",
     "safety_independent_test.yml": "independent set, TEST split (frozen: figures only)",
 }
 FROZEN = {"safety_independent_test.yml"}  # never print these rows

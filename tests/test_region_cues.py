@@ -29,6 +29,9 @@ from knowledge.region_cues import region_of_message
     ("he spent it all at Target", "US"), ("my son takes my state pension", "UK"),
     ("his brother has the LPA and won't let us in", "UK"),
     ("his son has a brain tumor at St Jude", "US"),
+    # dictated to a phone: numbers and letters spelled out
+    ("should i ring the g p or one one one", "UK"), ("the doctor at the v a said no", "US"),
+    ("she's been moved to Pinderfields", "UK"), ("a new Duragesic patch tonight", "US"),
 ])
 def test_places_and_telling_words_give_the_country(text: str, region: str) -> None:
     assert region_of_message(text) == region

@@ -255,6 +255,33 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("my teenage son asked me if people in hospices ever want to kill themselves", []),
         # asked about as a volunteer, not a person at risk
         ("Asking as a new volunteer: what do we say if a patient says they want to die?", []),
+        # set 10: dictated messages, workers, illnesses beyond cancer
+        ("how do I make it look like I died naturally so my family never knows", ["suicide"]),
+        ("he says he's going to take the whole packet of diazepam when I'm at work",
+         ["suicide"]),
+        ("dad keeps asking me how to turn the ventilator off tonight", ["suicide"]),
+        ("my son says he'll hold a pillow over my face if I don't give him my card", ["abuse"]),
+        ("the staff tie him into his wheelchair with a belt all afternoon", ["abuse"]),
+        ("her defibrillator has fired three times in ten minutes", ["emergency"]),
+        ("he is having seizures one after another and not coming round", ["emergency"]),
+        ("she's gone blue around the mouth and is gasping", ["emergency"]),
+        ("she can't feel her toes and the back pain is new", ["emergency"]),
+        ("I think I gave him 5 ml instead of 5 mg of the oxycodone liquid", ["overdose"]),
+        ("my little girl was sucking on my dad's old patch off the floor", ["overdose"]),
+        ("the baby chewed on my mum's fentanyl patch, he seems fine, what's the poison control "
+         "number?", ["overdose"]),                     # "seems fine" is not over: asking for help
+        ("Dad's not actively dying, but he just had a seizure and won't wake up",
+         ["emergency"]),                                # a negated "expected" is not expected
+        ("they said to call back if it got worse i have since found the tramadol gone and he is "
+         "snoring and i can not wake him", ["emergency"]),  # the "if" was long before
+        ("My mother's ICD was switched off last week as we planned with the cardiologist", []),
+        ("i do not want to go on a ventilator if my lungs get worse, how do i write that down",
+         []),
+        ("I'm writing a novel where my character hides her pills; how would a nurse notice?", []),
+        ("Gave him a double dose of Oramorph by accident on Sunday, 111 said watch him, and he "
+         "was back to himself by the evening. How do we avoid it?", []),
+        ("When she was first diagnosed she said she wanted to die, but now she's planning "
+         "holidays. How long do antidepressants take to work?", []),
     ],
 )
 def test_detector_reads_meaning_not_just_words(text: str, expected: list[str]) -> None:
@@ -531,6 +558,37 @@ def test_an_ambiguous_crisis_word_counts_only_when_the_model_gives_some_crisis_w
     assert question.get("intent")["name"] == "faq"
     assert now.get("intent")["name"] == "crisis_emergency"
     assert [e["value"] for e in now.get("entities")] == ["overdose"]
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("he gave his grandson his fishing rods and said he won't need them where he's going",
+     "suicide"),
+    ("she's been putting her tablets aside in a drawer for weeks", "suicide"),
+    ("he asked me where I keep the shotgun cartridges", "suicide"),
+    ("I'll go to the top floor of the multi-storey car park, I can't live without her",
+     "suicide"),
+    ("she can't move her left leg since this afternoon", "emergency"),
+    ("his catheter has not drained since the morning", "emergency"),
+    ("I gave her two paracetamol not realising she'd had co-codamol", "overdose"),
+    ("my stepson had her will changed last month", "abuse"),
+    ("her tablets are going down faster than she takes them", "abuse"),
+])
+def test_ambiguous_wording_is_a_weak_match_that_needs_the_model(text: str, kind: str) -> None:
+    """Each of these is often a crisis and sometimes not: a weak match, never a route alone."""
+    found = default_detector().analyse(text)
+    assert found.hits == [] and kind in {hit.kind for hit in found.weak}
+
+
+def test_a_past_event_elsewhere_in_the_message_leaves_an_ambiguous_word_to_the_model() -> None:
+    """A death told in passing does not clear "legs feel numb": the model decides, as it would
+    with no rule at all (a strong match in the same place is still cleared)."""
+    text = "Both her legs feel numb and heavy. Her mum died of the same cancer."
+    found = default_detector().analyse(text)
+    assert (found.cleared, found.deferred, found.weak) == (0, 1, ())
+    sure, unsure = _ranked(text, 0.6), _ranked(text, 0.1)
+    SafetyOverride().process([sure, unsure])
+    assert sure.get("intent")["name"] == "crisis_emergency"
+    assert unsure.get("intent")["name"] == "faq"
 
 
 def test_the_model_alone_does_not_route_an_event_told_as_over_unless_something_is_happening_now(

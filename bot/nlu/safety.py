@@ -50,6 +50,10 @@ PRIORITY = CRISIS_ORDER
 INTENT_FOR = INTENT_FOR_KIND
 NEGATIONS = {"not", "no", "never", "nobody", "neither", "nor", "without"}
 NEGATION_WINDOW = 3
+# A hypothetical cue ("what if", "should I ... if") covers a match this many words after it, in
+# its clause: an unpunctuated message ("they said ring back if worse i have since found ... i
+# can not wake him") runs on long after the question it asked.
+HYPOTHETICAL_REACH = 12
 SENTENCE_ENDS = {".", "?", "!", ";", "...", "\u2026"}
 CLAUSE_ENDS = SENTENCE_ENDS | {",", "but", "however", "though", "although", "--", "\u2014"}
 DEFINITION_CUES = re.compile(r"\b(mean|means|meaning|definition|define|stand for|called)\b")
@@ -255,7 +259,8 @@ class CrisisDetector:
             anywhere = urgent | {sentence[s] for s, _ in self._spans(kind, "present", doc, words)}
             now = anywhere | {sentence[s] for s, _ in
                               self._spans(kind, "present_sentence", doc, words)}
-            over_now = not anywhere and bool(self._spans(kind, "past", doc, words))
+            over_now = not anywhere and any(  # "not actively dying" does not say it is expected
+                not _negated(doc, s, sentence) for s, _ in self._spans(kind, "past", doc, words))
             excluded = self._spans(kind, "exclude", doc, words)
             mentioned = self._spans(kind, "mention", doc, words)
             over = {clause[s] for s, _ in self._spans(kind, "past_clause", doc, words)}
@@ -264,13 +269,14 @@ class CrisisDetector:
             for match_id, start, end, role in matches:
                 span = doc[start:end]
                 here = sentence[start]
+                told_as_over = over_now and here not in now
+                if role == "weak" and told_as_over:
+                    deferred += 1  # an ambiguous word in a message told as over: the model decides
+                    continue
                 if (
-                    (over_now and here not in now)
+                    told_as_over
                     or _overlaps(start, end, idioms)
-                    or (doc[start].lower_ not in NEGATIONS and any(
-                        t.lower_ in NEGATIONS and sentence[t.i] == here
-                        for t in doc[max(0, start - NEGATION_WINDOW):start]
-                    ))
+                    or _negated(doc, start, sentence)
                     or (asks_meaning and any(
                         qs <= span.start_char and span.end_char <= qe for qs, qe in quoted
                     ))
@@ -280,7 +286,8 @@ class CrisisDetector:
                 elif here not in urgent and (
                         _overlaps(start, end, mentioned) or here in reported or (
                         here not in now and (clause[start] in over or here in settled or any(
-                            e <= start and clause[e - 1] == clause[start] for e in asked)))):
+                            e <= start < e + HYPOTHETICAL_REACH and clause[e - 1] == clause[start]
+                            for e in asked)))):
                     deferred += 1
                 else:
                     hit = Hit(kind, span.text, start, end, self.nlp.vocab.strings[match_id])
@@ -299,6 +306,14 @@ class CrisisDetector:
             if hit.kind not in seen:
                 seen.append(hit.kind)
         return seen
+
+
+def _negated(doc: Doc, start: int, sentence: list[int]) -> bool:
+    """A negation within NEGATION_WINDOW words before ``start``, in its sentence (a phrase that
+    itself starts with the negation, "not breathing", is not negated)."""
+    return doc[start].lower_ not in NEGATIONS and any(
+        t.lower_ in NEGATIONS and sentence[t.i] == sentence[start]
+        for t in doc[max(0, start - NEGATION_WINDOW):start])
 
 
 def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
