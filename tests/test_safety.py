@@ -572,6 +572,12 @@ def test_an_ambiguous_crisis_word_counts_only_when_the_model_gives_some_crisis_w
     ("I gave her two paracetamol not realising she'd had co-codamol", "overdose"),
     ("my stepson had her will changed last month", "abuse"),
     ("her tablets are going down faster than she takes them", "abuse"),
+    ("grandad wants me to pick him up a length of rope on the way over", "suicide"),
+    ("what's the quickest way to go with my lungs like this, I have all my tablets", "suicide"),
+    ("I've worked out the date I'll go, it's after the wedding", "suicide"),
+    ("she pressed the button on the pump every few minutes overnight", "overdose"),
+    ("they gave him the same ml as his old morphine but this is the strong one", "overdose"),
+    ("every time I visit he's sitting in a soaked pad", "abuse"),
 ])
 def test_ambiguous_wording_is_a_weak_match_that_needs_the_model(text: str, kind: str) -> None:
     """Each of these is often a crisis and sometimes not: a weak match, never a route alone."""
