@@ -264,7 +264,6 @@ def test_rules_never_fire_on_ordinary_training_or_real_world_questions(
         ("the staff tie him into his wheelchair with a belt all afternoon", ["abuse"]),
         ("her defibrillator has fired three times in ten minutes", ["emergency"]),
         ("he is having seizures one after another and not coming round", ["emergency"]),
-        ("she's gone blue around the mouth and is gasping", ["emergency"]),
         ("she can't feel her toes and the back pain is new", ["emergency"]),
         ("I think I gave him 5 ml instead of 5 mg of the oxycodone liquid", ["overdose"]),
         ("my little girl was sucking on my dad's old patch off the floor", ["overdose"]),
@@ -578,6 +577,7 @@ def test_an_ambiguous_crisis_word_counts_only_when_the_model_gives_some_crisis_w
     ("she pressed the button on the pump every few minutes overnight", "overdose"),
     ("they gave him the same ml as his old morphine but this is the strong one", "overdose"),
     ("every time I visit he's sitting in a soaked pad", "abuse"),
+    ("she looks blue round the lips", "emergency"),
 ])
 def test_ambiguous_wording_is_a_weak_match_that_needs_the_model(text: str, kind: str) -> None:
     """Each of these is often a crisis and sometimes not: a weak match, never a route alone."""
@@ -595,6 +595,8 @@ def test_a_past_event_elsewhere_in_the_message_leaves_an_ambiguous_word_to_the_m
     SafetyOverride().process([sure, unsure])
     assert sure.get("intent")["name"] == "crisis_emergency"
     assert unsure.get("intent")["name"] == "faq"
+    strong = default_detector().analyse("She can't feel her feet. Her mum died of the same cancer.")
+    assert (strong.cleared, strong.hits) == (1, [])
 
 
 def test_the_model_alone_does_not_route_an_event_told_as_over_unless_something_is_happening_now(
